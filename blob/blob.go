@@ -1,0 +1,105 @@
+// Package blob names content: a Hash is the BLAKE3-256 of a file's whole
+// content. Stage 4 adds the content-addressed cache here.
+package blob
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/zeebo/blake3"
+)
+
+// Size is the length of a Hash in bytes.
+const Size = 32
+
+// Hash is the BLAKE3-256 hash of a content. The zero Hash means "none".
+type Hash [Size]byte
+
+// ErrBadHash is returned for a hash of the wrong size or encoding.
+var ErrBadHash = errors.New("invalid blob hash")
+
+// IsZero reports whether h is the zero ("none") hash.
+func (h Hash) IsZero() bool { return h == Hash{} }
+
+// String returns the lowercase hex form, or "" for the zero hash.
+func (h Hash) String() string {
+	if h.IsZero() {
+		return ""
+	}
+	return hex.EncodeToString(h[:])
+}
+
+// FromBytes converts a wire form: empty means none, otherwise exactly Size bytes.
+func FromBytes(b []byte) (Hash, error) {
+	var h Hash
+	if len(b) == 0 {
+		return h, nil
+	}
+	if len(b) != Size {
+		return h, fmt.Errorf("%w: %d bytes, want %d", ErrBadHash, len(b), Size)
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Bytes returns the wire form: nil for the zero hash.
+func (h Hash) Bytes() []byte {
+	if h.IsZero() {
+		return nil
+	}
+	return append([]byte(nil), h[:]...)
+}
+
+// Parse parses the hex form; "" is the zero hash.
+func Parse(s string) (Hash, error) {
+	if s == "" {
+		return Hash{}, nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return Hash{}, fmt.Errorf("%w: %v", ErrBadHash, err)
+	}
+	return FromBytes(b)
+}
+
+// Of hashes a byte slice.
+func Of(b []byte) Hash { return Hash(blake3.Sum256(b)) }
+
+// Hasher hashes streamed writes.
+type Hasher struct{ h *blake3.Hasher }
+
+// NewHasher returns a hasher for streamed content.
+func NewHasher() *Hasher { return &Hasher{h: blake3.New()} }
+
+// Write adds p to the content; it never fails.
+func (h *Hasher) Write(p []byte) (int, error) { return h.h.Write(p) }
+
+// Sum returns the hash of what was written.
+func (h *Hasher) Sum() Hash {
+	var out Hash
+	h.h.Sum(out[:0])
+	return out
+}
+
+// Read hashes everything r yields and returns the hash and the byte count.
+func Read(r io.Reader) (Hash, int64, error) {
+	h := NewHasher()
+	n, err := io.CopyBuffer(h, r, make([]byte, 256<<10))
+	if err != nil {
+		return Hash{}, n, err
+	}
+	return h.Sum(), n, nil
+}
+
+// File hashes the file at path.
+func File(path string) (Hash, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Hash{}, 0, err
+	}
+	defer f.Close()
+	return Read(f)
+}

@@ -1,0 +1,211 @@
+// Package config reads and writes STORE/real.toml, the configuration of one
+// peer: its name, listen address, merged mountpoint, pinned peers and arenas.
+// Unknown keys are an error, so a typo never silently changes behaviour.
+//
+//	name = "alice"
+//	listen = "127.0.0.1:7400"
+//	mount = "/srv/real"            # optional; --mount overrides
+//
+//	[[peer]]
+//	name = "bob"
+//	address = "10.0.0.2:7400"      # optional: a peer without one is only called back
+//	key = "ed25519:…"
+//
+//	[[arena]]
+//	name = "photos"
+//	policy = "watch"               # own | watch; default watch
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/realsync/real/identity"
+	"github.com/realsync/real/tree"
+)
+
+// FileName is the configuration's name inside a store.
+const FileName = "real.toml"
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Policy is an arena's default mark.
+type Policy string
+
+// Policies.
+const (
+	Own   Policy = "own"
+	Watch Policy = "watch"
+)
+
+// Peer is a pinned remote peer.
+type Peer struct {
+	Name    string `toml:"name"`
+	Address string `toml:"address,omitempty"`
+	Key     string `toml:"key"`
+}
+
+// Arena is a named top-level folder of the merged tree.
+type Arena struct {
+	Name   string `toml:"name"`
+	Policy Policy `toml:"policy,omitempty"`
+}
+
+// Config is the content of real.toml.
+type Config struct {
+	Name   string  `toml:"name"`
+	Listen string  `toml:"listen,omitempty"`
+	Mount  string  `toml:"mount,omitempty"`
+	Peers  []Peer  `toml:"peer,omitempty"`
+	Arenas []Arena `toml:"arena,omitempty"`
+}
+
+// Load reads and validates the configuration of the store in dir.
+func Load(dir string) (*Config, error) {
+	file := filepath.Join(dir, FileName)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	var c Config
+	md, err := toml.Decode(string(b), &c)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrInvalid, file, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%w %s: unknown key %s", ErrInvalid, file, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return &c, nil
+}
+
+// Save validates c and writes it atomically to dir/real.toml.
+func (c *Config) Save(dir string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, FileName)
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write configuration: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write configuration: %w", err)
+	}
+	return nil
+}
+
+// CheckName validates a peer name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
+func CheckName(n string) error {
+	if n == "" || len(n) > 64 || n[0] == '.' || n[0] == '-' {
+		return fmt.Errorf("%w: peer name %q must be 1-64 characters of A-Z a-z 0-9 . _ - and not start with . or -", ErrInvalid, n)
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%w: peer name %q must be 1-64 characters of A-Z a-z 0-9 . _ - and not start with . or -", ErrInvalid, n)
+		}
+	}
+	return nil
+}
+
+// CheckAddress validates a HOST:PORT address.
+func CheckAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || port == "" {
+		return fmt.Errorf("%w: address %q is not HOST:PORT", ErrInvalid, a)
+	}
+	_ = host
+	return nil
+}
+
+// Validate checks every field and the relations between them.
+func (c *Config) Validate() error {
+	if err := CheckName(c.Name); err != nil {
+		return err
+	}
+	if c.Listen != "" {
+		if err := CheckAddress(c.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if c.Mount != "" && !filepath.IsAbs(c.Mount) {
+		return fmt.Errorf("%w: mount %q is not an absolute path", ErrInvalid, c.Mount)
+	}
+	names := map[string]bool{c.Name: true}
+	keys := map[identity.PublicKey]string{}
+	for _, p := range c.Peers {
+		if err := CheckName(p.Name); err != nil {
+			return err
+		}
+		if names[p.Name] {
+			return fmt.Errorf("%w: peer name %q is used twice (or is this peer's own name)", ErrInvalid, p.Name)
+		}
+		names[p.Name] = true
+		if p.Address != "" {
+			if err := CheckAddress(p.Address); err != nil {
+				return fmt.Errorf("peer %s: %w", p.Name, err)
+			}
+		}
+		k, err := identity.ParsePublicKey(p.Key)
+		if err != nil {
+			return fmt.Errorf("%w: peer %s: %v", ErrInvalid, p.Name, err)
+		}
+		if other, dup := keys[k]; dup {
+			return fmt.Errorf("%w: peers %s and %s have the same key", ErrInvalid, other, p.Name)
+		}
+		keys[k] = p.Name
+	}
+	arenas := make([]string, len(c.Arenas))
+	for i, a := range c.Arenas {
+		arenas[i] = a.Name
+		switch a.Policy {
+		case "", Own, Watch:
+		default:
+			return fmt.Errorf("%w: arena %s: policy %q is not own or watch", ErrInvalid, a.Name, a.Policy)
+		}
+	}
+	if err := tree.CheckArenas(arenas); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// ArenaNames returns the arena names, sorted.
+func (c *Config) ArenaNames() []string {
+	s := make([]string, len(c.Arenas))
+	for i, a := range c.Arenas {
+		s[i] = a.Name
+	}
+	sort.Strings(s)
+	return s
+}
+
+// PeerByKey returns the peer pinned with key k.
+func (c *Config) PeerByKey(k identity.PublicKey) (Peer, bool) {
+	for _, p := range c.Peers {
+		if pk, err := identity.ParsePublicKey(p.Key); err == nil && pk == k {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
