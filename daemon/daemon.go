@@ -1,0 +1,317 @@
+// Package daemon is the running peer that `real run` starts: it mounts the
+// Unreal at STORE/lower, the overlay over it at the merged mountpoint, runs
+// the watcher and indexer on STORE/upper, serves the peer RPC services and
+// sends this peer's history to every other peer.
+//
+// Shutdown order (on context cancel): stop serving RPC and sending, stop the
+// watcher, unmount the overlay, unmount the Unreal, close the database.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/realsync/real/config"
+	"github.com/realsync/real/identity"
+	"github.com/realsync/real/index"
+	real "github.com/realsync/real/real"
+	"github.com/realsync/real/rpc"
+	"github.com/realsync/real/sqlitedb"
+	"github.com/realsync/real/unreal"
+)
+
+// Names inside a store (DESIGN.md "Store layout").
+const (
+	KeyFile  = "identity.key"
+	DBFile   = "real.db"
+	UpperDir = "upper"
+	WorkDir  = "work"
+	LowerDir = "lower"
+)
+
+// Sentinel errors of Run, for callers that explain or map them to exit codes.
+var (
+	ErrNoMount     = errors.New("no merged mountpoint: give --mount or set mount in real.toml")
+	ErrPrivilege   = errors.New("real run needs root (it mounts FUSE and overlay filesystems)")
+	ErrNoFuse      = errors.New("cannot open /dev/fuse")
+	ErrNoOverlay   = errors.New("this kernel has no overlay filesystem")
+	ErrUpperAbsent = errors.New("the upper directory is missing")
+)
+
+// Options configure Run.
+type Options struct {
+	Store string       // the store directory
+	Mount string       // merged mountpoint; overrides real.toml's mount
+	Log   *slog.Logger // where everything is logged
+	Ready func(Ready)  // called once when both mounts are up and every arena is visible
+}
+
+// Ready describes a peer that is up.
+type Ready struct {
+	Name   string
+	Mount  string
+	Listen string
+	Arenas []string
+}
+
+// Preflight reports why this process cannot run a peer, or nil.
+func Preflight() error {
+	if os.Geteuid() != 0 {
+		return ErrPrivilege
+	}
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoFuse, err)
+	}
+	f.Close()
+	b, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !strings.Contains(string(b), "\toverlay\n") {
+		return ErrNoOverlay
+	}
+	return nil
+}
+
+// Run runs a peer until ctx is cancelled, then shuts it down cleanly.
+// Errors at start leave nothing mounted.
+func Run(ctx context.Context, o Options) (err error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := Preflight(); err != nil {
+		return err
+	}
+	cfg, err := config.Load(o.Store)
+	if err != nil {
+		return err
+	}
+	log = log.With("peer", cfg.Name)
+	mount := o.Mount
+	if mount == "" {
+		mount = cfg.Mount
+	}
+	if mount == "" {
+		return ErrNoMount
+	}
+	if mount, err = filepath.Abs(mount); err != nil {
+		return err
+	}
+	key, err := identity.Load(filepath.Join(o.Store, KeyFile))
+	if err != nil {
+		return err
+	}
+	store, err := filepath.Abs(o.Store)
+	if err != nil {
+		return err
+	}
+	upper, work, lower := filepath.Join(store, UpperDir), filepath.Join(store, WorkDir), filepath.Join(store, LowerDir)
+	if _, err := os.Stat(upper); err != nil {
+		return fmt.Errorf("%w: %s (a store made by real init has it; refusing to start so that no file is reported deleted)", ErrUpperAbsent, upper)
+	}
+	if err := clearStale(log, mount, lower); err != nil {
+		return err
+	}
+	for _, d := range []string{work, lower, mount} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+
+	db, err := sqlitedb.Open(filepath.Join(store, DBFile))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close database: %w", cerr)
+		}
+	}()
+	arenas := cfg.ArenaNames()
+	cache, err := unreal.OpenCache(ctx, db, arenas, log.With("component", "unreal"))
+	if err != nil {
+		return err
+	}
+	ix, err := index.Open(ctx, db, log.With("component", "index"))
+	if err != nil {
+		return err
+	}
+
+	peers := make([]rpc.Peer, 0, len(cfg.Peers))
+	clients := map[string]*rpc.Client{}
+	for _, p := range cfg.Peers {
+		k, err := identity.ParsePublicKey(p.Key)
+		if err != nil {
+			return fmt.Errorf("peer %s: %w", p.Name, err)
+		}
+		rp := rpc.Peer{Name: p.Name, Key: k, Address: p.Address}
+		peers = append(peers, rp)
+		if p.Address != "" {
+			clients[p.Name] = rpc.NewClient(rp, key, log.With("component", "client", "to", p.Name))
+		}
+	}
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+
+	loc := real.New(real.Layers{Upper: upper, Lower: lower, Arenas: arenas}, ix, remote{cache}, log.With("component", "real"))
+
+	var srv *rpc.Server
+	if cfg.Listen != "" {
+		srv, err = rpc.NewServer(rpc.ServerConfig{
+			Listen:  cfg.Listen,
+			Key:     key,
+			Peers:   peers,
+			History: historyHandler{cache: cache, arenas: arenas},
+			Store:   storeHandler{loc: loc},
+			Log:     log.With("component", "server"),
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	fs, err := unreal.Mount(lower, cache, fetcher{clients}, log.With("component", "unreal"))
+	if err != nil {
+		if srv != nil {
+			srv.Shutdown(context.Background())
+		}
+		return err
+	}
+	defer func() {
+		if uerr := unmountUnreal(log, fs, lower); uerr != nil && err == nil {
+			err = uerr
+		}
+	}()
+	if err := real.MountOverlay(lower, upper, work, mount); err != nil {
+		if srv != nil {
+			srv.Shutdown(context.Background())
+		}
+		return err
+	}
+	defer func() {
+		if uerr := unmountOverlay(log, mount); uerr != nil && err == nil {
+			err = uerr
+		}
+	}()
+	for _, a := range arenas {
+		if fi, err := os.Stat(filepath.Join(mount, a)); err != nil || !fi.IsDir() {
+			if srv != nil {
+				srv.Shutdown(context.Background())
+			}
+			return fmt.Errorf("arena %s is not visible in the merged view %s: %v", a, mount, err)
+		}
+	}
+
+	if err := loc.CatchUp(ctx); err != nil {
+		if srv != nil {
+			srv.Shutdown(context.Background())
+		}
+		return fmt.Errorf("catch-up: %w", err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2+len(clients))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := loc.Serve(runCtx); err != nil {
+			errc <- fmt.Errorf("watcher: %w", err)
+		}
+	}()
+	if srv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(runCtx); err != nil {
+				errc <- fmt.Errorf("rpc server: %w", err)
+			}
+		}()
+	}
+	for name, c := range clients {
+		s := &sender{peer: name, client: c, ix: ix, log: log.With("component", "sender", "to", name)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(runCtx)
+		}()
+	}
+
+	log.Info("ready", "mount", mount, "listen", cfg.Listen, "arenas", arenas)
+	if o.Ready != nil {
+		o.Ready(Ready{Name: cfg.Name, Mount: mount, Listen: cfg.Listen, Arenas: arenas})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		log.Error("stopping", "err", runErr)
+	}
+	stop()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	wg.Wait()
+	log.Info("stopped serving; unmounting")
+	return runErr
+}
+
+// clearStale unmounts what a crashed run left mounted at the merged
+// mountpoint (overlay first) and the Unreal's mountpoint.
+func clearStale(log *slog.Logger, targets ...string) error {
+	for _, t := range targets {
+		m, err := real.Mounted(t)
+		if err != nil {
+			return err
+		}
+		if !m {
+			continue
+		}
+		log.Warn("clearing a stale mount left by an earlier run", "path", t)
+		if err := unix.Unmount(t, 0); err != nil {
+			if err := unix.Unmount(t, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("clear stale mount %s: %w", t, err)
+			}
+		}
+	}
+	return nil
+}
+
+func unmountOverlay(log *slog.Logger, mount string) error {
+	err := real.Unmount(mount)
+	if err == nil {
+		return nil
+	}
+	log.Warn("overlay busy; detaching it lazily", "path", mount, "err", err)
+	if derr := unix.Unmount(mount, unix.MNT_DETACH); derr != nil {
+		return fmt.Errorf("unmount %s: %w", mount, derr)
+	}
+	return nil
+}
+
+func unmountUnreal(log *slog.Logger, fs *unreal.Server, lower string) error {
+	err := fs.Unmount()
+	if err == nil {
+		return nil
+	}
+	log.Warn("unreal busy; detaching it lazily", "path", lower, "err", err)
+	if derr := unix.Unmount(lower, unix.MNT_DETACH); derr != nil {
+		return fmt.Errorf("unmount %s: %w", lower, derr)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
+	real "github.com/realsync/real/real"
+	"github.com/realsync/real/rpc"
+	"github.com/realsync/real/unreal"
+)
+
+// historyHandler receives other peers' history into the Unreal cache.
+type historyHandler struct {
+	cache  *unreal.Cache
+	arenas []string
+}
+
+// Arenas tells a caller to report every arena this peer has, and from where.
+func (h historyHandler) Arenas(ctx context.Context, peer string) ([]string, uint64, error) {
+	p, err := h.cache.Progress(ctx, peer)
+	if err != nil {
+		return nil, 0, err
+	}
+	return h.arenas, p, nil
+}
+
+func (h historyHandler) Notify(ctx context.Context, peer string, batch []history.Entry) (uint64, error) {
+	p, err := h.cache.Apply(ctx, peer, batch)
+	switch {
+	case errors.Is(err, unreal.ErrUnknownArena):
+		return 0, fmt.Errorf("%w: %v", rpc.ErrUnknownArena, err)
+	case errors.Is(err, unreal.ErrBadIndex):
+		return 0, fmt.Errorf("%w: %v", rpc.ErrInvalid, err)
+	}
+	return p, err
+}
+
+// storeHandler serves this peer's local files to the others.
+type storeHandler struct{ loc *real.Real }
+
+func (s storeHandler) Open(ctx context.Context, peer, arena, path string, b blob.Hash) (rpc.Content, error) {
+	f, err := s.loc.Open(arena, path, b)
+	switch {
+	case errors.Is(err, real.ErrNotFound):
+		return nil, fmt.Errorf("%w: %v", rpc.ErrNotFound, err)
+	case errors.Is(err, real.ErrChanged):
+		return nil, fmt.Errorf("%w: %v", rpc.ErrChanged, err)
+	case err != nil:
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return content{f, fi.Size()}, nil
+}
+
+type content struct {
+	*os.File
+	size int64
+}
+
+func (c content) Size() int64 { return c.size }
+
+// fetcher routes the Unreal's reads to the client of the peer serving the version.
+type fetcher struct{ clients map[string]*rpc.Client }
+
+func (f fetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
+	c, ok := f.clients[peer]
+	if !ok {
+		return 0, fmt.Errorf("%w: peer %s has no address to read from", rpc.ErrUnavailable, peer)
+	}
+	return c.ReadAt(ctx, arena, path, b, p, off)
+}
+
+// remote shows the Unreal cache to the decoder as the lower layer's content.
+type remote struct{ cache *unreal.Cache }
+
+func (r remote) Lookup(ctx context.Context, arena, path string) (real.RemoteFile, bool, error) {
+	e, ok, err := r.cache.Lookup(ctx, arena, path)
+	return real.RemoteFile{Size: e.Size, Mtime: e.Mtime, Blob: e.Blob}, ok, err
+}
+
+func (r remote) Walk(ctx context.Context, arena, dir string, fn func(string, real.RemoteFile) error) error {
+	return r.cache.Walk(ctx, arena, dir, func(p string, e unreal.Entry) error {
+		return fn(p, real.RemoteFile{Size: e.Size, Mtime: e.Mtime, Blob: e.Blob})
+	})
+}

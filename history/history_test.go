@@ -1,0 +1,36 @@
+package history
+
+import (
+	"testing"
+	"time"
+
+	"github.com/realsync/real/blob"
+)
+
+func TestCheck(t *testing.T) {
+	now := time.Now()
+	h := blob.Of([]byte("x"))
+	good := []Entry{
+		{Kind: Link, Arena: "a", Path: "f", Mtime: now, Size: 1, Blob: h},
+		{Kind: Unlink, Arena: "a/b", Path: "d/f", Mtime: now, PrevBlob: h},
+	}
+	for _, e := range good {
+		if err := e.Check(now); err != nil {
+			t.Errorf("Check(%+v) = %v", e, err)
+		}
+	}
+	bad := []Entry{
+		{Kind: Link, Arena: "a", Path: "f", Mtime: now},                              // no blob
+		{Kind: Link, Arena: "a", Path: "f", Mtime: now, Blob: h, Size: -1},           // negative size
+		{Kind: Unlink, Arena: "a", Path: "f", Mtime: now, Blob: h},                   // content on unlink
+		{Kind: 9, Arena: "a", Path: "f", Mtime: now},                                 // unknown kind
+		{Kind: Link, Arena: "a", Path: "../f", Mtime: now, Blob: h},                  // escaping path
+		{Kind: Link, Arena: "/a", Path: "f", Mtime: now, Blob: h},                    // absolute arena
+		{Kind: Link, Arena: "a", Path: "f", Mtime: now.Add(48 * time.Hour), Blob: h}, // future
+	}
+	for _, e := range bad {
+		if err := e.Check(now); err == nil {
+			t.Errorf("Check(%+v) accepted a bad entry", e)
+		}
+	}
+}
