@@ -1,0 +1,74 @@
+// Package rpc is the peer-to-peer RPC layer of real: the Connect services of
+// protobuf package real.v1 (generated into rpc/gen, which no other package
+// imports), served and called over HTTP/2 on mutually authenticated TLS 1.3.
+//
+// Each side presents a self-signed certificate made from its Ed25519 identity
+// key. A server accepts only the keys of its configured peers and tells its
+// handlers which peer called; a client accepts only the server key pinned for
+// that peer. There is no CA and no hostname check: the pinned key is the
+// identity.
+//
+// Everything received is validated here (batch size, index order, kinds,
+// arena and path names, blob sizes, ranges), so the History and Store the
+// daemon implements only ever see well-formed calls. Errors cross the wire
+// once: handlers return errors wrapping the sentinels below, the server maps
+// them to Connect codes, and the client maps the codes back so errors.Is works
+// on the caller's side.
+package rpc
+
+import (
+	"context"
+	"io"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
+	"github.com/realsync/real/identity"
+)
+
+// Peer is another peer as configured in real.toml.
+type Peer struct {
+	Name    string
+	Key     identity.PublicKey
+	Address string // HOST:PORT; "" when the peer cannot be called (it only calls us)
+}
+
+// History is implemented by the daemon. Calls arrive already validated; peer
+// is the caller's configured name, learnt from its verified TLS key.
+type History interface {
+	// Arenas returns the arena names the calling peer should report to us,
+	// and the last index of its history we have applied (0: none).
+	Arenas(ctx context.Context, peer string) (arenas []string, progress uint64, err error)
+	// Notify applies a batch of the calling peer's history and returns the
+	// new progress. Indexes in batch are strictly increasing.
+	Notify(ctx context.Context, peer string, batch []history.Entry) (progress uint64, err error)
+}
+
+// Store serves file content to peers.
+type Store interface {
+	// Open returns the content of arena/path if it still is version b;
+	// otherwise an error wrapping ErrChanged (other version) or ErrNotFound
+	// (no such file), or ErrUnknownArena.
+	Open(ctx context.Context, peer, arena, path string, b blob.Hash) (Content, error)
+}
+
+// Content is an open file version. ReadAt returning io.EOF (or a short read)
+// before Size means the content changed while it was read.
+type Content interface {
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+// Limits of the protocol.
+const (
+	// MaxBatch is the most notifications one Notify carries.
+	MaxBatch = 10_000
+	// MaxChunk is the most content bytes one ReadResponse carries.
+	MaxChunk = 256 << 10
+	// MaxNotifyBytes bounds an encoded NotifyRequest. It fits MaxBatch
+	// entries of the longest arena and path tree accepts, so no valid batch
+	// is refused for its size.
+	MaxNotifyBytes = 96 << 20
+	// maxSmallMessage bounds the other messages (ReadRequest, Arenas reply).
+	maxSmallMessage = 16 << 20
+)

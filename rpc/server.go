@@ -1,0 +1,242 @@
+package rpc
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/realsync/real/identity"
+	"github.com/realsync/real/rpc/gen/real/v1/realv1connect"
+)
+
+// Server timeouts.
+const (
+	readHeaderTimeout = 10 * time.Second // also bounds the TLS handshake
+	idleTimeout       = 5 * time.Minute
+	sendPingTimeout   = 30 * time.Second // ping a connection silent this long
+	pingTimeout       = 15 * time.Second // and drop it if the ping is not answered
+	shutdownGrace     = 5 * time.Second  // Serve's own shutdown on ctx cancel
+	maxRefusedLogged  = 1024             // distinct refused keys logged at Warn
+)
+
+// ServerConfig configures NewServer.
+type ServerConfig struct {
+	Listen  string             // HOST:PORT to listen on (":0" picks a port)
+	Key     ed25519.PrivateKey // this peer's identity
+	Peers   []Peer             // the only keys accepted
+	History History            // serves HistoryService; nil: not served
+	Store   Store              // serves StoreService; nil: not served
+	Log     *slog.Logger       // nil: discard
+}
+
+// Server serves real.v1 to the configured peers.
+type Server struct {
+	ln    net.Listener
+	srv   *http.Server
+	log   *slog.Logger
+	peers map[identity.PublicKey]string
+
+	refusedMu sync.Mutex
+	refused   map[string]bool // what refusals were logged at Warn already
+
+	serving  atomic.Bool
+	shutOnce sync.Once
+	shutDone chan struct{}
+	shutErr  error
+}
+
+// NewServer checks cfg and listens on cfg.Listen at once, so that an address
+// in use is reported here. Serve then accepts connections.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Listen == "" {
+		return nil, errors.New("rpc server: no listen address")
+	}
+	cert, err := selfSigned(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("rpc server: %w", err)
+	}
+	peers := make(map[identity.PublicKey]string, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		if p.Name == "" {
+			return nil, fmt.Errorf("rpc server: peer with key %s has no name", p.Key)
+		}
+		if other, dup := peers[p.Key]; dup {
+			return nil, fmt.Errorf("rpc server: peers %s and %s have the same key %s", other, p.Name, p.Key)
+		}
+		peers[p.Key] = p.Name
+	}
+	s := &Server{
+		log:      log,
+		peers:    peers,
+		refused:  make(map[string]bool),
+		shutDone: make(chan struct{}),
+	}
+
+	mux := http.NewServeMux()
+	if cfg.History != nil {
+		mux.Handle(realv1connect.NewHistoryServiceHandler(
+			&historyHandler{h: cfg.History, log: log},
+			connect.WithReadMaxBytes(MaxNotifyBytes),
+		))
+	}
+	if cfg.Store != nil {
+		mux.Handle(realv1connect.NewStoreServiceHandler(
+			&storeHandler{s: cfg.Store, log: log},
+			connect.WithReadMaxBytes(maxSmallMessage),
+			connect.WithCompression("gzip", nil, nil), // content is streamed as is
+		))
+	}
+
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	base := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequestClientCert, // checked in VerifyConnection, to log what was presented
+		NextProtos:   []string{"h2"},
+	}
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		remote := hello.Conn.RemoteAddr().String()
+		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyClient(cs, remote) }
+		return c, nil
+	}
+	s.srv = &http.Server{
+		Handler:           s.authenticate(mux),
+		TLSConfig:         base,
+		Protocols:         &protos,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout:           sendPingTimeout,
+			PingTimeout:               pingTimeout,
+			MaxReceiveBufferPerStream: 4 << 20,
+		},
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("rpc server: %w", err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until ctx is done or Shutdown is called; then it
+// waits for the shutdown to finish and returns nil. Requests in flight see
+// ctx cancelled.
+func (s *Server) Serve(ctx context.Context) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("rpc server: Serve called twice")
+	}
+	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := s.Shutdown(sctx); err != nil {
+			s.log.Warn("rpc server shutdown", "err", err)
+		}
+	})
+	defer stop()
+	s.log.Info("rpc server listening", "addr", s.ln.Addr().String(), "peers", len(s.peers))
+	err := s.srv.ServeTLS(s.ln, "", "")
+	if errors.Is(err, http.ErrServerClosed) {
+		<-s.shutDone
+		return nil
+	}
+	return fmt.Errorf("rpc server on %s: %w", s.ln.Addr(), err)
+}
+
+// Shutdown stops accepting connections and waits for the requests in flight
+// until ctx is done; then it closes what is left and returns ctx's error.
+// It may be called before, during or after Serve, and more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() {
+		err := s.srv.Shutdown(ctx)
+		if err != nil {
+			s.srv.Close()
+		}
+		s.ln.Close() // when Serve never ran
+		s.shutErr = err
+		close(s.shutDone)
+	})
+	<-s.shutDone
+	return s.shutErr
+}
+
+// verifyClient accepts a connection only from a configured peer's key.
+func (s *Server) verifyClient(cs tls.ConnectionState, remote string) error {
+	k, err := presentedKey(cs)
+	if err == nil {
+		if _, ok := s.peers[k]; ok {
+			return nil
+		}
+		err = fmt.Errorf("%w: key %s is not a configured peer", ErrPeerKey, k)
+		s.logRefused(k.String(), "refused connection from an unknown key", "remote", remote, "key", k.String())
+		return err
+	}
+	host, _, _ := net.SplitHostPort(remote)
+	s.logRefused("from "+host+": "+err.Error(), "refused connection", "remote", remote, "err", err)
+	return err
+}
+
+// logRefused logs a refusal at Warn the first time for what, then at Debug,
+// so a peer retrying with a wrong key does not flood the log.
+func (s *Server) logRefused(what, msg string, args ...any) {
+	s.refusedMu.Lock()
+	seen := s.refused[what]
+	if !seen && len(s.refused) < maxRefusedLogged {
+		s.refused[what] = true
+	}
+	s.refusedMu.Unlock()
+	level := slog.LevelWarn
+	if seen {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, msg, args...)
+}
+
+type peerKey struct{}
+
+// authenticate puts the verified caller's peer name in the request context.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Error(w, "TLS required", http.StatusForbidden)
+			return
+		}
+		k, err := presentedKey(*r.TLS)
+		name, ok := s.peers[k]
+		if err != nil || !ok {
+			http.Error(w, "unknown peer", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, name)))
+	})
+}
+
+// peerFrom returns the caller's peer name that authenticate stored.
+func peerFrom(ctx context.Context) string {
+	name, _ := ctx.Value(peerKey{}).(string)
+	return name
+}
