@@ -8,8 +8,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/realsync/real/history"
-	"github.com/realsync/real/tree"
 	realv1 "github.com/realsync/real/rpc/gen/real/v1"
+	"github.com/realsync/real/tree"
 )
 
 // Arenas asks the peer which arenas to report to it and the last index of

@@ -6,8 +6,8 @@ import (
 
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/history"
-	"github.com/realsync/real/tree"
 	realv1 "github.com/realsync/real/rpc/gen/real/v1"
+	"github.com/realsync/real/tree"
 )
 
 // The range of mtimes that Unix nanoseconds in an int64 can carry.
