@@ -1,0 +1,215 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/realsync/real/blob"
+)
+
+// Kind is the kind of an index row: what the upper entry (or the virtual
+// entry derived from it) means.
+type Kind int
+
+// The kinds of row.
+const (
+	File     Kind = 1 // plain upper file: local content, Blob is its hash
+	Meta     Kind = 2 // metacopy upper file: metadata-only change of a remote file; Blob is the remote blob of Origin
+	Whiteout Kind = 3 // whiteout: the lower entry here was deleted; Blob is the remote file it hides, if any
+	Dir      Kind = 4 // upper directory; Origin is its redirect, Opaque its opaque flag
+	Moved    Kind = 5 // virtual: a remote file shown here by a redirected directory; Blob is its blob, Origin its lower path
+	Hidden   Kind = 6 // virtual: a remote file at this path hidden by a whiteout, opaque or redirected directory above it
+)
+
+func (k Kind) String() string {
+	switch k {
+	case File:
+		return "file"
+	case Meta:
+		return "meta"
+	case Whiteout:
+		return "whiteout"
+	case Dir:
+		return "dir"
+	case Moved:
+		return "moved"
+	case Hidden:
+		return "hidden"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Row is one indexed entry. Stat fields (Size, Mtime, Ctime, Inode) are the
+// upper entry's; for virtual rows Size and Mtime are the remote file's.
+type Row struct {
+	Arena  string
+	Path   string
+	Kind   Kind
+	Size   int64
+	Mtime  time.Time
+	Ctime  time.Time
+	Inode  uint64
+	Blob   blob.Hash
+	Origin string // Meta, Moved: lower path ("arena/path") of the content; Dir: raw redirect
+	Opaque bool   // Dir: lower content hidden
+}
+
+// ErrBadChange is returned by Commit for a change set that cannot be stored.
+var ErrBadChange = errors.New("invalid index change")
+
+const rowCols = `arena, path, kind, size, mtime_ns, ctime_ns, inode, blob, origin, opaque`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRow(s scanner) (Row, error) {
+	var r Row
+	var mt, ct, ino int64
+	var b []byte
+	var opaque int
+	if err := s.Scan(&r.Arena, &r.Path, &r.Kind, &r.Size, &mt, &ct, &ino, &b, &r.Origin, &opaque); err != nil {
+		return Row{}, err
+	}
+	h, err := blob.FromBytes(b)
+	if err != nil {
+		return Row{}, fmt.Errorf("row %s/%s: %w", r.Arena, r.Path, err)
+	}
+	r.Blob = h
+	r.Mtime = fromNanos(mt)
+	r.Ctime = fromNanos(ct)
+	r.Inode = uint64(ino)
+	r.Opaque = opaque != 0
+	return r, nil
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Get returns the row at arena/path, if any.
+func (ix *Index) Get(ctx context.Context, arena, path string) (Row, bool, error) {
+	r, err := scanRow(ix.db.QueryRowContext(ctx,
+		`SELECT `+rowCols+` FROM index_entry WHERE arena=? AND key=?`, arena, Key(path)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Row{}, false, nil
+	}
+	if err != nil {
+		return Row{}, false, fmt.Errorf("index get %s/%s: %w", arena, path, err)
+	}
+	return r, true, nil
+}
+
+// scanChunk is how many rows Scan reads per query.
+const scanChunk = 2000
+
+// Scan calls fn for every row of arena at dir or under it ("" = the whole
+// arena), in tree order. Rows are read in chunks, so fn may commit changes
+// (to rows at or before the current one) while the scan goes on.
+func (ix *Index) Scan(ctx context.Context, arena, dir string, fn func(Row) error) error {
+	var lo, hi []byte // key range [lo, hi) of the subtree, after the dir row itself
+	var after []byte
+	if dir != "" {
+		k := Key(dir)
+		r, ok, err := ix.Get(ctx, arena, dir)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		lo = append(append([]byte{}, k...), 0)
+		hi = append(append([]byte{}, k...), 1)
+	}
+	for {
+		var rows *sql.Rows
+		var err error
+		switch {
+		case dir == "" && after == nil:
+			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+				WHERE arena=? ORDER BY key LIMIT ?`, arena, scanChunk)
+		case dir == "":
+			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+				WHERE arena=? AND key>? ORDER BY key LIMIT ?`, arena, after, scanChunk)
+		case after == nil:
+			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+				WHERE arena=? AND key>=? AND key<? ORDER BY key LIMIT ?`, arena, lo, hi, scanChunk)
+		default:
+			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+				WHERE arena=? AND key>? AND key<? ORDER BY key LIMIT ?`, arena, after, hi, scanChunk)
+		}
+		if err != nil {
+			return fmt.Errorf("index scan %s/%s: %w", arena, dir, err)
+		}
+		var chunk []Row
+		for rows.Next() {
+			var r Row
+			var mt, ct, ino int64
+			var b, key []byte
+			var opaque int
+			if err := rows.Scan(&r.Arena, &r.Path, &r.Kind, &r.Size, &mt, &ct, &ino, &b, &r.Origin, &opaque, &key); err != nil {
+				rows.Close()
+				return fmt.Errorf("index scan %s/%s: %w", arena, dir, err)
+			}
+			if r.Blob, err = blob.FromBytes(b); err != nil {
+				rows.Close()
+				return fmt.Errorf("index scan %s/%s: row %s: %w", arena, dir, r.Path, err)
+			}
+			r.Mtime, r.Ctime, r.Inode, r.Opaque = fromNanos(mt), fromNanos(ct), uint64(ino), opaque != 0
+			chunk = append(chunk, r)
+			after = key
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("index scan %s/%s: %w", arena, dir, err)
+		}
+		for _, r := range chunk {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(chunk) < scanChunk {
+			return nil
+		}
+	}
+}
+
+// Rows returns every row of arena under dir, in tree order (see Scan).
+func (ix *Index) Rows(ctx context.Context, arena, dir string) ([]Row, error) {
+	var out []Row
+	err := ix.Scan(ctx, arena, dir, func(r Row) error { out = append(out, r); return nil })
+	return out, err
+}
+
+// HasRows reports whether the index holds any row for arena.
+func (ix *Index) HasRows(ctx context.Context, arena string) (bool, error) {
+	var n int
+	err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM index_entry WHERE arena=? LIMIT 1)`, arena).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("index rows of %s: %w", arena, err)
+	}
+	return n > 0, nil
+}
+
+// Count returns how many rows the index holds, over all arenas.
+func (ix *Index) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM index_entry`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("index count: %w", err)
+	}
+	return n, nil
+}
