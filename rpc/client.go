@@ -3,13 +3,17 @@ package rpc
 import (
 	"crypto/ed25519"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/realsync/real/identity"
 
 	"github.com/realsync/real/rpc/gen/real/v1/realv1connect"
 )
@@ -25,6 +29,7 @@ const (
 // peer presents exactly its pinned key, and is safe for concurrent use.
 type Client struct {
 	peer      Peer
+	self      identity.PublicKey
 	log       *slog.Logger
 	err       error // set when the client cannot work at all (bad key, no address)
 	transport *http.Transport
@@ -40,6 +45,9 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 	}
 	c := &Client{peer: p, log: log.With("peer", p.Name)}
 	cert, err := selfSigned(key)
+	if err == nil {
+		c.self = identity.Public(key)
+	}
 	if err != nil {
 		c.err = fmt.Errorf("%w: %w", ErrInvalid, err)
 		return c
@@ -113,5 +121,12 @@ func (c *Client) Close() {
 
 // fail names the peer and the operation and maps the wire error back.
 func (c *Client) fail(op string, err error) error {
-	return fmt.Errorf("peer %s: %s: %w", c.peer.Name, op, fromConnect(err))
+	err = fromConnect(err)
+	// A server refusing our certificate sends a bad_certificate alert; TLS
+	// reports it only as text.
+	if errors.Is(err, ErrUnavailable) && strings.Contains(err.Error(), "tls: bad certificate") {
+		return fmt.Errorf("peer %s: %s: %w: it refused our key %s (is that key in its real.toml?): %w",
+			c.peer.Name, op, ErrPeerKey, c.self, err)
+	}
+	return fmt.Errorf("peer %s: %s: %w", c.peer.Name, op, err)
 }

@@ -13,12 +13,12 @@ import (
 // server maps them to Connect codes and the client maps them back, so
 // errors.Is(err, ErrChanged) holds on the caller's side too.
 var (
-	ErrInvalid      = errors.New("invalid request")        // InvalidArgument
-	ErrNotFound     = errors.New("not found")              // NotFound
-	ErrChanged      = errors.New("content changed")        // FailedPrecondition (or Aborted)
-	ErrUnknownArena = errors.New("unknown arena")          // InvalidArgument, told apart by an ErrorInfo detail
-	ErrUnavailable  = errors.New("peer unavailable")       // Unavailable: unreachable, shutting down, retry later
-	ErrPeerKey      = errors.New("peer key is not pinned") // the other side presented a key we do not accept
+	ErrInvalid      = errors.New("invalid request")  // InvalidArgument
+	ErrNotFound     = errors.New("not found")        // NotFound
+	ErrChanged      = errors.New("content changed")  // FailedPrecondition (or Aborted)
+	ErrUnknownArena = errors.New("unknown arena")    // InvalidArgument, told apart by an ErrorInfo detail
+	ErrUnavailable  = errors.New("peer unavailable") // Unavailable: unreachable, shutting down, retry later
+	ErrPeerKey      = errors.New("key not accepted") // one side presented a key the other does not pin
 )
 
 // classify maps a handler error to its Connect code and wire reason.
