@@ -16,12 +16,26 @@ var ErrNotRunning = errors.New("peer is not running")
 // they start with the arena, e.g. "shared/dir/file"), slash-separated, clean.
 
 // Path returns where the test process reaches path of the peer's merged
-// view: /proc/PID/root/MOUNT/path. The peer must be running.
+// view: /proc/PID/root/MOUNT/path ("." is the merged view's root). It fails
+// the test if the peer is not running or path is not clean.
 func (p *Peer) Path(path string) string {
 	p.h.t.Helper()
-	p.mustRun()
-	p.checkPath(path)
-	return p.path(path)
+	full, err := p.resolve(path)
+	if err != nil {
+		p.h.t.Fatalf("harness: %v", err)
+	}
+	return full
+}
+
+// resolve is Path returning an error.
+func (p *Peer) resolve(path string) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	if !p.Running() {
+		return "", fmt.Errorf("%s: %s: %w", p, path, ErrNotRunning)
+	}
+	return p.path(path), nil
 }
 
 func (p *Peer) path(path string) string {
@@ -31,15 +45,20 @@ func (p *Peer) path(path string) string {
 // UpperPath returns STORE/upper/path.
 func (p *Peer) UpperPath(path string) string {
 	p.h.t.Helper()
-	p.checkPath(path)
+	if err := checkPath(path); err != nil {
+		p.h.t.Fatalf("harness: %s: %v", p, err)
+	}
 	return filepath.Join(p.Store, "upper", filepath.FromSlash(path))
 }
 
-func (p *Peer) checkPath(path string) {
-	p.h.t.Helper()
-	if !fs.ValidPath(path) || path == "." {
-		p.h.t.Fatalf("harness: path %q: want a clean relative path like arena/dir/file", path)
+// ErrBadPath is returned for a path that is not clean and relative.
+var ErrBadPath = errors.New("want a clean relative path like arena/dir/file")
+
+func checkPath(path string) error {
+	if !fs.ValidPath(path) {
+		return fmt.Errorf("path %q: %w", path, ErrBadPath)
 	}
+	return nil
 }
 
 // Write writes data to path in the peer's merged view, making missing
@@ -65,10 +84,11 @@ func (p *Peer) Remove(path string) {
 
 // Read returns the content of path in the merged view.
 func (p *Peer) Read(path string) ([]byte, error) {
-	if !p.Running() {
-		return nil, fmt.Errorf("%s: read %s: %w", p, path, ErrNotRunning)
+	full, err := p.resolve(path)
+	if err != nil {
+		return nil, err
 	}
-	b, err := os.ReadFile(p.Path(path))
+	b, err := os.ReadFile(full)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
@@ -77,10 +97,11 @@ func (p *Peer) Read(path string) ([]byte, error) {
 
 // Stat returns what the merged view says of path (following symlinks).
 func (p *Peer) Stat(path string) (fs.FileInfo, error) {
-	if !p.Running() {
-		return nil, fmt.Errorf("%s: stat %s: %w", p, path, ErrNotRunning)
+	full, err := p.resolve(path)
+	if err != nil {
+		return nil, err
 	}
-	fi, err := os.Stat(p.Path(path))
+	fi, err := os.Stat(full)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
@@ -89,10 +110,11 @@ func (p *Peer) Stat(path string) (fs.FileInfo, error) {
 
 // ReadDir returns the sorted names in directory path of the merged view.
 func (p *Peer) ReadDir(path string) ([]string, error) {
-	if !p.Running() {
-		return nil, fmt.Errorf("%s: readdir %s: %w", p, path, ErrNotRunning)
+	full, err := p.resolve(path)
+	if err != nil {
+		return nil, err
 	}
-	es, err := os.ReadDir(p.Path(path))
+	es, err := os.ReadDir(full)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -29,6 +29,10 @@ type Setup struct {
 	Peers []string
 	// Arenas are added on every peer.
 	Arenas []Arena
+	// Bin, if set, is the program run instead of the built `real` (a
+	// stand-in that keeps the same command-line contract, for testing the
+	// harness itself).
+	Bin string
 }
 
 // Household is a set of `real` peers that all know each other.
@@ -77,7 +81,10 @@ func New(t testing.TB, s Setup) *Household {
 	dir := t.TempDir()
 	t.Cleanup(func() { assertNoMounts(t, dir) })
 	nw := NewNetwork(t, s.Peers...)
-	h := &Household{Net: nw, Bin: Binary(t), Arenas: s.Arenas, Dir: dir, t: t}
+	h := &Household{Net: nw, Bin: s.Bin, Arenas: s.Arenas, Dir: dir, t: t}
+	if h.Bin == "" {
+		h.Bin = Binary(t)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			h.dumpLogs()

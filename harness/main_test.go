@@ -27,12 +27,24 @@ func TestMain(m *testing.M) {
 		os.Exit(serve(os.Args[len(os.Args)-1]))
 	case "get":
 		os.Exit(get(os.Args[len(os.Args)-1]))
+	case "fakereal":
+		os.Exit(fakeReal(argsAfterDashes()))
 	case "tmpfs":
 		os.Exit(tmpfs(os.Args[len(os.Args)-1]))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, os.Getenv(helperEnv))
 		os.Exit(2)
 	}
+}
+
+// argsAfterDashes returns the arguments after the first "--".
+func argsAfterDashes() []string {
+	for i, a := range os.Args {
+		if a == "--" {
+			return os.Args[i+1:]
+		}
+	}
+	return nil
 }
 
 // helper returns the env and args that run the test binary as helper mode
