@@ -16,15 +16,15 @@ import (
 // our history it has applied.
 func (c *Client) Arenas(ctx context.Context) ([]string, uint64, error) {
 	if c.err != nil {
-		return nil, 0, c.fail("arenas", c.err)
+		return nil, 0, c.fail(ctx, "arenas", c.err)
 	}
 	res, err := c.history.Arenas(ctx, connect.NewRequest(&realv1.ArenasRequest{}))
 	if err != nil {
-		return nil, 0, c.fail("arenas", err)
+		return nil, 0, c.fail(ctx, "arenas", err)
 	}
 	arenas := res.Msg.GetArenas()
 	if err := tree.CheckArenas(arenas); err != nil {
-		return nil, 0, c.fail("arenas", fmt.Errorf("%w: reply: %w", ErrInvalid, err))
+		return nil, 0, c.fail(ctx, "arenas", fmt.Errorf("%w: reply: %w", ErrInvalid, err))
 	}
 	return arenas, res.Msg.GetProgress(), nil
 }
@@ -34,15 +34,15 @@ func (c *Client) Arenas(ctx context.Context) ([]string, uint64, error) {
 // peer would refuse is refused here with ErrInvalid, before sending.
 func (c *Client) Notify(ctx context.Context, batch []history.Entry) (uint64, error) {
 	if c.err != nil {
-		return 0, c.fail("notify", c.err)
+		return 0, c.fail(ctx, "notify", c.err)
 	}
 	req, err := encodeBatch(batch, time.Now())
 	if err != nil {
-		return 0, c.fail("notify", err)
+		return 0, c.fail(ctx, "notify", err)
 	}
 	res, err := c.history.Notify(ctx, connect.NewRequest(req))
 	if err != nil {
-		return 0, c.fail("notify", err)
+		return 0, c.fail(ctx, "notify", err)
 	}
 	return res.Msg.GetProgress(), nil
 }

@@ -19,11 +19,11 @@ import (
 func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
 	op := "read " + arena + "/" + path
 	if c.err != nil {
-		return 0, c.fail(op, c.err)
+		return 0, c.fail(ctx, op, c.err)
 	}
 	req := &realv1.ReadRequest{Arena: arena, Path: path, Blob: b.Bytes(), Offset: off, Length: int64(len(p))}
 	if _, err := checkRead(req); err != nil {
-		return 0, c.fail(op, err)
+		return 0, c.fail(ctx, op, err)
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -32,7 +32,7 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 	defer cancel()
 	stream, err := c.store.Read(ctx, connect.NewRequest(req))
 	if err != nil {
-		return 0, c.fail(op, err)
+		return 0, c.fail(ctx, op, err)
 	}
 	defer stream.Close()
 
@@ -42,30 +42,30 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 		if size < 0 {
 			size = msg.GetSize()
 			if size < 0 {
-				return 0, c.fail(op, fmt.Errorf("%w: reply: negative size %d", ErrInvalid, size))
+				return 0, c.fail(ctx, op, fmt.Errorf("%w: reply: negative size %d", ErrInvalid, size))
 			}
 		}
 		d := msg.GetData()
 		if len(d) > MaxChunk {
-			return n, c.fail(op, fmt.Errorf("%w: reply: chunk of %d bytes, at most %d", ErrInvalid, len(d), MaxChunk))
+			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: chunk of %d bytes, at most %d", ErrInvalid, len(d), MaxChunk))
 		}
 		if len(d) > len(p)-n {
-			return n, c.fail(op, fmt.Errorf("%w: reply: %d bytes more than asked for", ErrInvalid, len(d)-(len(p)-n)))
+			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: %d bytes more than asked for", ErrInvalid, len(d)-(len(p)-n)))
 		}
 		n += copy(p[n:], d)
 	}
 	if err := stream.Err(); err != nil {
-		return n, c.fail(op, err)
+		return n, c.fail(ctx, op, err)
 	}
 	if size < 0 {
-		return n, c.fail(op, fmt.Errorf("%w: reply: empty stream", ErrInvalid))
+		return n, c.fail(ctx, op, fmt.Errorf("%w: reply: empty stream", ErrInvalid))
 	}
 	want := int64(len(p))
 	if rest := size - off; rest < want {
 		want = max(rest, 0)
 	}
 	if int64(n) != want {
-		return n, c.fail(op, fmt.Errorf("%w: reply: %d bytes of %d", ErrInvalid, n, want))
+		return n, c.fail(ctx, op, fmt.Errorf("%w: reply: %d bytes of %d", ErrInvalid, n, want))
 	}
 	if n < len(p) {
 		return n, io.EOF

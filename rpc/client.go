@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -23,6 +25,7 @@ const (
 	dialTimeout         = 10 * time.Second
 	tlsHandshakeTimeout = 10 * time.Second
 	clientIdleTimeout   = 5 * time.Minute
+	probeTimeout        = 5 * time.Second
 )
 
 // Client calls one peer. It keeps one HTTP/2 connection, verifies that the
@@ -31,6 +34,7 @@ type Client struct {
 	peer      Peer
 	self      identity.PublicKey
 	log       *slog.Logger
+	probing   atomic.Bool
 	err       error // set when the client cannot work at all (bad key, no address)
 	transport *http.Transport
 	history   realv1connect.HistoryServiceClient
@@ -120,13 +124,54 @@ func (c *Client) Close() {
 }
 
 // fail names the peer and the operation and maps the wire error back.
-func (c *Client) fail(op string, err error) error {
+func (c *Client) fail(ctx context.Context, op string, err error) error {
 	err = fromConnect(err)
-	// A server refusing our certificate sends a bad_certificate alert; TLS
-	// reports it only as text.
-	if errors.Is(err, ErrUnavailable) && strings.Contains(err.Error(), "tls: bad certificate") {
-		return fmt.Errorf("peer %s: %s: %w: it refused our key %s (is that key in its real.toml?): %w",
-			c.peer.Name, op, ErrPeerKey, c.self, err)
+	if c.mayBeRefused(ctx, err) {
+		if refused := c.probeRefused(); refused != nil {
+			return fmt.Errorf("peer %s: %s: %w: it refused our key %s (is that key in its real.toml?): %w",
+				c.peer.Name, op, ErrPeerKey, c.self, err)
+		}
 	}
 	return fmt.Errorf("peer %s: %s: %w", c.peer.Name, op, err)
+}
+
+// mayBeRefused tells whether err may come from the peer refusing our key: a
+// transport failure after the TCP connection was made, not caused by ctx.
+func (c *Client) mayBeRefused(ctx context.Context, err error) bool {
+	if c.transport == nil || ctx.Err() != nil || errors.Is(err, ErrPeerKey) {
+		return false
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeCanceled, connect.CodeUnknown:
+	default:
+		return false
+	}
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial"
+}
+
+// probeRefused tells whether the peer refuses our certificate. In TLS 1.3
+// the refusal (a bad_certificate alert) arrives after the client finished its
+// handshake, and HTTP/2 often reports only that the connection failed; so
+// after a failed call a fresh connection waits for the server's first bytes.
+// TLS reports the alert only as text.
+func (c *Client) probeRefused() error {
+	if !c.probing.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer c.probing.Store(false)
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: c.transport.TLSClientConfig}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", c.peer.Address)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(probeTimeout))
+	_, err = conn.Read(make([]byte, 1))
+	if err != nil && strings.Contains(err.Error(), "tls: bad certificate") {
+		return err
+	}
+	return nil
 }
