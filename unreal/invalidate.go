@@ -1,0 +1,136 @@
+package unreal
+
+import (
+	"os"
+	"strings"
+	"syscall"
+)
+
+// invalidate tells the kernel about the changes of one committed Apply, so
+// that the FUSE mount and the overlay stacked on it show them at once
+// rather than after the 1 s cache timeouts.
+//
+// For the FUSE mount itself the go-fuse notifications suffice. go-fuse knows
+// every inode the kernel holds (the tree of looked-up children from the
+// root), so for each changed path we walk that tree:
+//   - a name that appeared: NotifyEntry(name) on its parent drops a negative
+//     dentry (from a lookup while the name was absent);
+//   - a name that went away: NotifyDelete(name, child) when the child inode
+//     is known (also an inotify event), else NotifyEntry(name);
+//   - a file whose served version changed: NotifyContent(0, 0) on it drops
+//     its cached pages and attributes (size, mtime) together. The overlay
+//     reads attributes and data from the lower inode every time, so a change
+//     shows in the merged view at once (verified by TestOverlayChanged).
+//
+// The overlay on top needs more (found on Linux 6.18, see overlay_test.go):
+//   - overlayfs caches negative dentries of its own and never revalidates
+//     them (only dentries with a remote real dentry get d_revalidate), so a
+//     name looked up in the merged view while absent stays absent there
+//     forever, whatever the lower layer says or its timeouts;
+//   - a positive overlay dentry whose lower dentry no longer revalidates
+//     answers ESTALE ("stale file handle") instead of ENOENT, again until the
+//     overlay dentry is evicted.
+//
+// Nothing evicts one overlay dentry from outside, so as the last resort we
+// write 2 to /proc/sys/vm/drop_caches (frees unused dentries and inodes of
+// every filesystem; not the page cache) after the notifications, but only
+// when it is needed: a name appeared that a Lookup answered as absent (see
+// absent.go), or a name went away whose inode the kernel still held.
+func (s *Server) invalidate(changes []change) {
+	root := s.root.EmbeddedInode()
+	drop := false
+	for _, n := range fold(changes) {
+		if !n.before && n.after && s.absent.take(n.full) {
+			drop = true
+		}
+		elems := strings.Split(n.full, "/")
+		parent := root
+		for _, el := range elems[:len(elems)-1] {
+			if parent = parent.GetChild(el); parent == nil {
+				break
+			}
+		}
+		if parent == nil {
+			continue
+		}
+		name := elems[len(elems)-1]
+		child := parent.GetChild(name)
+		switch {
+		case n.before && !n.after:
+			if child != nil {
+				s.notified("delete", n.full, parent.NotifyDelete(name, child))
+				drop = true
+			} else {
+				s.notified("entry", n.full, parent.NotifyEntry(name))
+			}
+		case n.before && n.after && n.onlyModified:
+			if child != nil {
+				s.notified("content", n.full, child.NotifyContent(0, 0))
+			}
+		default: // appeared, or went and came back within the batch
+			s.notified("entry", n.full, parent.NotifyEntry(name))
+			if child != nil && n.before {
+				s.notified("content", n.full, child.NotifyContent(0, 0))
+			}
+		}
+	}
+	if drop {
+		s.dropDentries()
+	}
+}
+
+// dropDentries makes the kernel free unused dentries and inodes, which
+// removes stale overlay dentries (see invalidate). Serialised: concurrent
+// Applies wait for each other's drop rather than piling up.
+func (s *Server) dropDentries() {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	s.absent.reset()
+	if err := os.WriteFile(dropCaches, []byte("2"), 0); err != nil {
+		s.log.Warn("unreal: cannot drop stale dentries: the overlay may show a new name as absent, or a removed one as a stale file handle, until the kernel evicts them",
+			"file", dropCaches, "err", err)
+	}
+}
+
+// dropCaches is the kernel knob dropDentries writes.
+const dropCaches = "/proc/sys/vm/drop_caches"
+
+// netChange is what a batch did to one path, all its changes folded.
+type netChange struct {
+	full          string
+	before, after bool // shown before and after the batch
+	onlyModified  bool // shown throughout, only its version changed
+}
+
+// fold merges the changes of one path (a batch may remove a name and bring
+// it back), keeping the order in which paths were first touched.
+func fold(changes []change) []netChange {
+	type key struct {
+		full string
+		dir  bool
+	}
+	at := make(map[key]int)
+	var out []netChange
+	for _, ch := range changes {
+		k := key{ch.full, ch.dir}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, netChange{full: ch.full, before: ch.kind != appeared, onlyModified: true})
+		}
+		out[i].after = ch.kind != removed
+		if ch.kind != modified {
+			out[i].onlyModified = false
+		}
+	}
+	return out
+}
+
+// notified logs a failed notification; ENOENT only means the kernel had
+// nothing cached for it.
+func (s *Server) notified(what, full string, errno syscall.Errno) {
+	if errno != 0 && errno != syscall.ENOENT {
+		s.log.Debug("unreal: kernel notification failed", "notify", what, "path", full, "err", errno)
+	}
+}

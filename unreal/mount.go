@@ -1,0 +1,136 @@
+package unreal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/realsync/real/blob"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Fetcher reads file content from a peer: the RPC to that peer's
+// StoreService. ReadAt follows io.ReaderAt: it fills p with the content of
+// blob b (the version of arena/path the peer reported) at off, and returns
+// n < len(p) only together with an error (io.EOF at the end of the content).
+type Fetcher interface {
+	ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error)
+}
+
+// timeout is the kernel entry and attribute cache timeout. It bounds how
+// long a stale entry can survive if an explicit invalidation was lost; the
+// invalidations after Apply (invalidate.go) are what make changes visible.
+const timeout = time.Second
+
+// maxChunk is the largest single Fetcher.ReadAt call.
+const maxChunk = 1 << 20
+
+// Server is a mounted Unreal.
+type Server struct {
+	cache *Cache
+	fetch Fetcher
+	log   *slog.Logger
+	dir   string
+	root  *dirNode
+	fuse  *fuse.Server
+	uid   uint32
+	gid   uint32
+
+	absent absentSet  // names a Lookup answered as absent
+	dropMu sync.Mutex // serialises dropDentries
+}
+
+// Mount mounts the Unreal over c at dir, read-only, with go-fuse DirectMount
+// (no fusermount), and returns once the mount is up. File data is read
+// through f. Files and directories belong to the user running the process.
+func Mount(dir string, c *Cache, f Fetcher, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cache: c, fetch: f, log: log, dir: dir, uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}
+	s.root = &dirNode{s: s, full: ""}
+	t := timeout
+	opts := &fs.Options{
+		EntryTimeout: &t,
+		AttrTimeout:  &t,
+		// NegativeTimeout stays nil: a failed lookup is not cached by
+		// the FUSE kernel module, so a name that appears is found at once.
+		RootStableAttr: &fs.StableAttr{Ino: 1},
+		UID:            s.uid,
+		GID:            s.gid,
+		MountOptions: fuse.MountOptions{
+			DirectMountStrict: true,
+			DirectMountFlags:  syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
+			FsName:            "real-unreal",
+			Name:              "real",
+			AllowOther:        os.Getuid() == 0,
+			Options:           []string{"default_permissions"},
+			MaxWrite:          maxChunk, // also max_read: reads of up to 1 MiB
+			MaxReadAhead:      maxChunk,
+		},
+	}
+	srv, err := fs.Mount(dir, s.root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount unreal at %s: %w", dir, err)
+	}
+	s.fuse = srv
+	c.attach(s)
+	log.Info("unreal mounted", "dir", dir)
+	return s, nil
+}
+
+// Unmount unmounts the filesystem and waits for its server loop to end. It
+// fails (and stays mounted) while something is mounted on top, e.g. the overlay.
+func (s *Server) Unmount() error {
+	if err := s.fuse.Unmount(); err != nil {
+		return fmt.Errorf("unmount unreal at %s: %w", s.dir, err)
+	}
+	s.cache.detach(s)
+	s.fuse.Wait()
+	s.log.Info("unreal unmounted", "dir", s.dir)
+	return nil
+}
+
+// errno turns an error into the FUSE answer, once, at the boundary.
+func (s *Server) errno(op, full string, err error) syscall.Errno {
+	switch {
+	case errors.Is(err, errNotFound):
+		return syscall.ENOENT
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
+	}
+	s.log.Warn("unreal: "+op+" failed", "path", full, "err", err)
+	return syscall.EIO
+}
+
+func (s *Server) dirAttr(a *fuse.Attr, ino uint64, mt time.Time) {
+	a.Ino = ino
+	a.Mode = syscall.S_IFDIR | 0o755
+	a.Nlink = 1 // "unknown": tools must not derive a subdirectory count
+	a.Size = 4096
+	a.Blocks = 8
+	s.common(a, mt)
+}
+
+func (s *Server) fileAttr(a *fuse.Attr, ino uint64, e Entry) {
+	a.Ino = ino
+	a.Mode = syscall.S_IFREG | 0o644
+	a.Nlink = 1
+	a.Size = uint64(e.Size)
+	a.Blocks = (uint64(e.Size) + 511) / 512
+	s.common(a, e.Mtime)
+}
+
+func (s *Server) common(a *fuse.Attr, mt time.Time) {
+	a.SetTimes(&mt, &mt, &mt)
+	a.Uid = s.uid
+	a.Gid = s.gid
+	a.Blksize = 4096
+}
+

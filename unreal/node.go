@@ -1,0 +1,107 @@
+package unreal
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// dirNode is a directory: the root, an arena (or a prefix of one), or a
+// directory implied by the files below it. Everything is read from the
+// Cache on each call; the node only knows its full path.
+type dirNode struct {
+	fs.Inode
+	readOnly
+	s    *Server
+	full string
+}
+
+// fileNode is a file; its attributes are those of the served version.
+type fileNode struct {
+	fs.Inode
+	readOnly
+	s    *Server
+	full string
+}
+
+var (
+	_ fs.NodeLookuper   = (*dirNode)(nil)
+	_ fs.NodeReaddirer  = (*dirNode)(nil)
+	_ fs.NodeGetattrer  = (*dirNode)(nil)
+	_ fs.NodeGetattrer  = (*fileNode)(nil)
+	_ fs.NodeOpener     = (*fileNode)(nil)
+	_ fs.NodeGetxattrer = (*fileNode)(nil)
+)
+
+// Lookup finds name in the directory: a directory wins over a file of the
+// same name (two peers disagreeing whether the path is a file or a dir).
+func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	full := joinFull(n.full, name)
+	n.s.absent.mark(full) // before reading: see absentSet
+	found := false
+	defer func() {
+		if found {
+			n.s.absent.found(full)
+		}
+	}()
+	mt, ino, err := n.s.cache.dirInfo(ctx, full)
+	if err == nil {
+		found = true
+		n.s.dirAttr(&out.Attr, ino, mt)
+		return n.NewInode(ctx, &dirNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino}), 0
+	}
+	if !errors.Is(err, errNotFound) {
+		return nil, n.s.errno("lookup", full, err)
+	}
+	e, ino, err := n.s.cache.fileInfo(ctx, full)
+	if err != nil {
+		return nil, n.s.errno("lookup", full, err)
+	}
+	found = true
+	n.s.fileAttr(&out.Attr, ino, e)
+	return n.NewInode(ctx, &fileNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino}), 0
+}
+
+func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ents, err := n.s.cache.list(ctx, n.full)
+	if err != nil {
+		return nil, n.s.errno("readdir", n.full, err)
+	}
+	out := make([]fuse.DirEntry, len(ents))
+	for i, d := range ents {
+		out[i] = fuse.DirEntry{Name: d.name, Ino: d.ino, Mode: syscall.S_IFREG}
+		if d.dir {
+			out[i].Mode = syscall.S_IFDIR
+		}
+	}
+	return fs.NewListDirStream(out), 0
+}
+
+func (n *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	mt, ino, err := n.s.cache.dirInfo(ctx, n.full)
+	if err != nil {
+		return n.s.errno("getattr", n.full, err)
+	}
+	n.s.dirAttr(&out.Attr, ino, mt)
+	return 0
+}
+
+// Getattr answers the served version; on an open file whose path has gone
+// meanwhile it answers the version that was opened.
+func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	e, ino, err := n.s.cache.fileInfo(ctx, n.full)
+	if errors.Is(err, errNotFound) {
+		if h, ok := fh.(*handle); ok {
+			n.s.fileAttr(&out.Attr, n.StableAttr().Ino, h.e)
+			return 0
+		}
+	}
+	if err != nil {
+		return n.s.errno("getattr", n.full, err)
+	}
+	n.s.fileAttr(&out.Attr, ino, e)
+	return 0
+}
