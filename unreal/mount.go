@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
-	"github.com/realsync/real/blob"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/realsync/real/blob"
 )
 
 // Fetcher reads file content from a peer: the RPC to that peer's
@@ -133,4 +133,3 @@ func (s *Server) common(a *fuse.Attr, mt time.Time) {
 	a.Gid = s.gid
 	a.Blksize = 4096
 }
-
