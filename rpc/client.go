@@ -78,6 +78,7 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 			PingTimeout:                   pingTimeout,
 			MaxReceiveBufferPerStream:     4 << 20,
 			MaxReceiveBufferPerConnection: 16 << 20,
+			MaxReadFrameSize:              1 << 20,
 		},
 	}
 	hc := &http.Client{Transport: c.transport}

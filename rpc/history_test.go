@@ -3,16 +3,19 @@ package rpc
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/history"
 	realv1 "github.com/realsync/real/rpc/gen/real/v1"
+	"github.com/realsync/real/tree"
 )
 
 func sampleBatch() []history.Entry {
@@ -176,23 +179,43 @@ func decodeLoose(req *realv1.NotifyRequest) ([]history.Entry, error) {
 	return out, nil
 }
 
-func TestNotifyLargestBatch(t *testing.T) {
+func TestNotifyFullBatch(t *testing.T) {
 	f := newFixture(t)
 	c := f.client(t)
 	batch := make([]history.Entry, MaxBatch)
-	long := strings.Repeat("d/", 1999) + "f" // 3999 bytes
 	for i := range batch {
 		batch[i] = sampleBatch()[0]
 		batch[i].Index = uint64(i + 1)
-		batch[i].Arena = long
-		batch[i].Path = long
 	}
 	progress, err := c.Notify(ctxT(t), batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if progress != MaxBatch {
+	if progress != MaxBatch || len(f.hist.batches[0]) != MaxBatch {
 		t.Fatalf("progress %d, want %d", progress, MaxBatch)
+	}
+}
+
+// No valid batch is refused for its size: the largest one fits the limit.
+func TestLargestBatchFitsMessageLimit(t *testing.T) {
+	long := strings.Repeat("d/", tree.MaxPath/2-1) + "ff"
+	if err := tree.CheckPath(long); err != nil || len(long) != tree.MaxPath {
+		t.Fatalf("test path of %d bytes: %v", len(long), err)
+	}
+	batch := make([]history.Entry, MaxBatch)
+	for i := range batch {
+		batch[i] = sampleBatch()[0]
+		batch[i].Index = math.MaxUint64 - uint64(MaxBatch-i)
+		batch[i].Arena, batch[i].Path = long, long
+		batch[i].Size = math.MaxInt64
+		batch[i].Mtime = time.Unix(0, math.MinInt64)
+	}
+	req, err := encodeBatch(batch, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := proto.Size(req); n > MaxNotifyBytes {
+		t.Fatalf("largest batch encodes to %d bytes, over MaxNotifyBytes %d", n, MaxNotifyBytes)
 	}
 }
 

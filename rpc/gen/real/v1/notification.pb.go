@@ -92,7 +92,7 @@ type Notification struct {
 	Arena string `protobuf:"bytes,3,opt,name=arena,proto3" json:"arena,omitempty"`
 	// Path inside the arena: clean, relative, '/'-separated.
 	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
-	// Modification time in Unix nanoseconds (0: unknown).
+	// Modification time in Unix nanoseconds (an unknown mtime travels as 0).
 	Mtime int64 `protobuf:"varint,5,opt,name=mtime,proto3" json:"mtime,omitempty"`
 	// Content size in bytes (Link, Available; 0 otherwise).
 	Size int64 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
