@@ -213,3 +213,12 @@ func (ix *Index) Count(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Empty reports whether the index holds no row at all.
+func (ix *Index) Empty(ctx context.Context) (bool, error) {
+	var n int
+	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM index_entry LIMIT 1)`).Scan(&n); err != nil {
+		return false, fmt.Errorf("index empty: %w", err)
+	}
+	return n == 0, nil
+}

@@ -1,0 +1,90 @@
+package real
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// CatchUp compares the upper with the index and records exactly what
+// changed, with its history; only changed files are hashed. It refuses
+// (ErrUpperMissing, nothing recorded) when the upper is missing, lost its
+// marker while the index has rows, or an arena dir with rows is gone.
+func (r *Real) CatchUp(ctx context.Context) error {
+	scopes := make([]scope, 0, len(r.l.Arenas))
+	for _, a := range r.l.Arenas {
+		scopes = append(scopes, scope{arena: a})
+	}
+	// Check every arena before recording anything for any of them.
+	r.syncMu.Lock()
+	if err := r.checkUpper(ctx); err != nil {
+		r.syncMu.Unlock()
+		return err
+	}
+	for _, a := range r.l.Arenas {
+		if err := r.checkArena(ctx, a); err != nil {
+			r.syncMu.Unlock()
+			return err
+		}
+	}
+	r.syncMu.Unlock()
+	if err := r.sync(ctx, scopes); err != nil {
+		return fmt.Errorf("catch up: %w", err)
+	}
+	return nil
+}
+
+// checkUpper verifies the upper root and its marker, setting the marker
+// the first time (when the index is still empty).
+func (r *Real) checkUpper(ctx context.Context) error {
+	fi, err := os.Stat(r.l.Upper)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s does not exist", ErrUpperMissing, r.l.Upper)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUpperMissing, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", ErrUpperMissing, r.l.Upper)
+	}
+	if _, err := getXattr(r.l.Upper, MarkerXattr); err == nil {
+		return nil
+	} else if !errors.Is(err, unix.ENODATA) {
+		return fmt.Errorf("%w: marker of %s: %w", ErrUpperMissing, r.l.Upper, err)
+	}
+	empty, err := r.ix.Empty(ctx)
+	if err != nil {
+		return err
+	}
+	if !empty {
+		return fmt.Errorf("%w: %s has no %s marker but the index has files: is it the right directory, mounted?",
+			ErrUpperMissing, r.l.Upper, MarkerXattr)
+	}
+	if err := unix.Lsetxattr(r.l.Upper, MarkerXattr, []byte("1"), 0); err != nil {
+		return fmt.Errorf("mark upper %s: %w", r.l.Upper, err)
+	}
+	return nil
+}
+
+// checkArena refuses an arena whose upper dir is gone while the index has rows for it.
+func (r *Real) checkArena(ctx context.Context, arena string) error {
+	dir := r.upperPath(arena, "")
+	_, err := os.Lstat(dir)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("arena %s: %w", arena, err)
+	}
+	has, err := r.ix.HasRows(ctx, arena)
+	if err != nil {
+		return err
+	}
+	if has {
+		return fmt.Errorf("%w: arena directory %s is gone but the index has files in it", ErrUpperMissing, dir)
+	}
+	return nil
+}

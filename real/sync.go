@@ -1,0 +1,637 @@
+package real
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/index"
+	"github.com/realsync/real/tree"
+)
+
+// scope is a subtree of an arena to re-decode: dir "" is the whole arena.
+type scope struct{ arena, dir string }
+
+// flushAt is how many changed rows one transaction holds at most.
+const flushAt = 4000
+
+// dirState is what a merged directory shows from the lower layer.
+type dirState struct {
+	lower   string // lower tree path ("arena/dir") it merges; "" = none
+	hiding  bool   // remote files at the natural paths below are not shown
+	covered bool   // a hidden-row walk of this pass already covers it
+}
+
+// syncer is one decoding pass: it walks scopes of the upper and the index
+// rows of those scopes in tree order, merges them, and collects changes.
+type syncer struct {
+	r     *Real
+	ctx   context.Context
+	arena string
+	cs    index.ChangeSet
+	n     int // changed rows in cs
+
+	// per scope
+	next    func() (index.Row, error, bool)
+	stop    func()
+	old     *index.Row // lookahead of the old rows
+	oldDone bool
+	pending pendingHeap
+	facts   map[string]*facts // upper dir facts by merged path (shadow checks)
+}
+
+// sync re-decodes scopes (one code path for CatchUp and the watcher) and
+// commits what changed, with its history.
+func (r *Real) sync(ctx context.Context, scopes []scope) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if err := r.checkUpper(ctx); err != nil {
+		return err
+	}
+	s := &syncer{r: r, ctx: ctx}
+	for _, sc := range scopes {
+		if err := s.scope(sc); err != nil {
+			return err
+		}
+	}
+	return s.flush()
+}
+
+func (s *syncer) flush() error {
+	if s.cs.Empty() {
+		return nil
+	}
+	if _, err := s.r.ix.Commit(s.ctx, s.cs); err != nil {
+		return err
+	}
+	s.cs, s.n = index.ChangeSet{}, 0
+	return nil
+}
+
+func (r *Real) upperPath(arena, p string) string {
+	return filepath.Join(r.l.Upper, filepath.FromSlash(tree.Join(arena, p)))
+}
+
+func (s *syncer) scope(sc scope) error {
+	s.arena = sc.arena
+	s.pending = nil
+	s.facts = map[string]*facts{}
+	s.old, s.oldDone = nil, false
+	next, stop := iter.Pull2(s.r.ix.All(s.ctx, sc.arena, sc.dir))
+	s.next, s.stop = next, stop
+	defer stop()
+
+	if err := s.r.checkArena(s.ctx, sc.arena); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(s.r.upperPath(sc.arena, "")); errors.Is(err, os.ErrNotExist) {
+		return nil // no upper dir yet, and the index has nothing in it
+	}
+
+	if err := s.walkScope(sc.dir); err != nil {
+		return err
+	}
+	// Whatever is left pending or old is beyond the last upper entry.
+	for s.pending.Len() > 0 {
+		it := heap.Pop(&s.pending).(pendingRow)
+		if err := s.virtual(it.row); err != nil {
+			return err
+		}
+	}
+	for {
+		o, err := s.peekOld()
+		if err != nil {
+			return err
+		}
+		if o == nil {
+			return nil
+		}
+		s.old = nil
+		if err := s.change(o, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// walkScope decodes the scope root dir (with the state its ancestors give
+// it) and everything under it.
+func (s *syncer) walkScope(dir string) error {
+	st, err := s.rootState()
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		if st.hiding {
+			if err := s.expandHidden("", false); err != nil {
+				return err
+			}
+			st.covered = true
+		}
+		return s.walkDir("", st, s.r.upperPath(s.arena, ""))
+	}
+	elems := strings.Split(dir, "/")
+	p := ""
+	for _, e := range elems[:len(elems)-1] {
+		p = pjoin(p, e)
+		f, isDir, exists, err := s.dirFacts(p)
+		if err != nil {
+			return err
+		}
+		if exists && !isDir {
+			// Under a whiteout or a file: nothing of the scope is in the
+			// upper; a whiteout hides what the lower had there.
+			st = dirState{hiding: true}
+			continue
+		}
+		st = s.childState(st, p, f)
+	}
+	return s.walkEntry(dir, st, true)
+}
+
+func (s *syncer) rootState() (dirState, error) {
+	st := dirState{lower: s.arena}
+	f, _, exists, err := s.dirFacts("")
+	if err != nil {
+		return st, err
+	}
+	if exists && f != nil && f.opaque {
+		st = dirState{hiding: true}
+	}
+	return st, nil
+}
+
+// childState is the state of merged dir p (child of a dir in state ps),
+// given its upper facts (nil: not an upper dir).
+func (s *syncer) childState(ps dirState, p string, f *facts) dirState {
+	natural := ""
+	if ps.lower != "" {
+		natural = ps.lower + "/" + pathBase(p)
+	}
+	st := dirState{lower: natural, hiding: ps.hiding, covered: ps.covered}
+	if f == nil {
+		return st
+	}
+	switch {
+	case f.hasRedir:
+		lower, err := parseRedirect(f.redirect, ps.lower)
+		if err != nil {
+			s.r.log.Warn("ignoring overlay redirect", "path", tree.Join(s.arena, p), "err", err)
+			lower = ""
+		}
+		st.lower, st.hiding = lower, true
+	case f.opaque:
+		st.lower, st.hiding = "", true
+	}
+	return st
+}
+
+func pathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// moved reports whether a dir in state st shows lower content from
+// elsewhere than its own path p.
+func (s *syncer) moved(st dirState, p string) bool {
+	return st.lower != "" && st.lower != tree.Join(s.arena, p)
+}
+
+// dirFacts returns the overlay facts of the upper entry at merged path p
+// (cached per scope), whether it is a directory and whether it exists.
+func (s *syncer) dirFacts(p string) (*facts, bool, bool, error) {
+	if f, ok := s.facts[p]; ok {
+		return f, f != nil, true, nil
+	}
+	full := s.r.upperPath(s.arena, p)
+	fi, err := os.Lstat(full)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, fmt.Errorf("stat %s: %w", full, err)
+	}
+	if !fi.IsDir() {
+		s.facts[p] = nil
+		return nil, false, true, nil
+	}
+	f, err := readFacts(full)
+	if err != nil {
+		return nil, false, false, err
+	}
+	s.facts[p] = &f
+	return &f, true, true, nil
+}
+
+// walkEntry decodes the upper entry at merged path p (in a dir of state
+// ps). root marks the scope root, which inherits what its ancestors move
+// or hide into it.
+func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
+	full := s.r.upperPath(s.arena, p)
+	var st unix.Stat_t
+	if err := unix.Lstat(full, &st); err != nil {
+		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("stat %s: %w", full, err)
+		}
+		if root {
+			// Gone: what the ancestors move or hide here shows again.
+			cs := s.childState(ps, p, nil)
+			if s.moved(cs, p) {
+				if err := s.expandMoved(p, cs.lower, true); err != nil {
+					return err
+				}
+			}
+			if cs.hiding && !cs.covered {
+				return s.expandHidden(p, true)
+			}
+		}
+		return nil
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return s.walkDirIn(p, ps, full, root)
+	}
+	row, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
+		return s.decodeFile(p, full, &st, ps, old)
+	})
+	if err != nil {
+		return err
+	}
+	if row != nil && row.Kind == index.Whiteout && !ps.covered && row.Blob.IsZero() {
+		// The lower entry it hides may be a directory: its files are gone too.
+		return s.expandHidden(p, false)
+	}
+	return nil
+}
+
+// walkDirIn records the upper dir at p (parent state ps), expands what it
+// moves or hides, and walks its entries.
+func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error {
+	var f facts
+	_, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
+		var fi unix.Stat_t
+		if err := unix.Lstat(full, &fi); err != nil {
+			return nil, fmt.Errorf("stat %s: %w", full, err)
+		}
+		ff, err := readFacts(full)
+		if err != nil {
+			return nil, err
+		}
+		f = ff
+		return &index.Row{Arena: s.arena, Path: p, Kind: index.Dir, Inode: fi.Ino, Origin: ff.redirect, Opaque: ff.opaque}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.facts[p] = &f
+	st := s.childState(ps, p, &f)
+	// Expansion roots: a redirected dir, or the scope root when an ancestor
+	// moves lower content into it (below, the expansion covers plain dirs).
+	if s.moved(st, p) && (f.hasRedir || root) {
+		if err := s.expandMoved(p, st.lower, false); err != nil {
+			return err
+		}
+	}
+	if st.hiding && !st.covered {
+		if err := s.expandHidden(p, false); err != nil {
+			return err
+		}
+		st.covered = true
+	}
+	return s.walkDir(p, st, full)
+}
+
+// walkDir walks the entries of the upper dir at p, whose state is st.
+func (s *syncer) walkDir(p string, st dirState, full string) error {
+	ents, err := os.ReadDir(full)
+	if err != nil {
+		return fmt.Errorf("read dir %s: %w", full, err)
+	}
+	for _, e := range ents {
+		child := pjoin(p, e.Name())
+		if err := tree.CheckPath(child); err != nil {
+			s.r.skipOnce(filepath.Join(full, e.Name()), err.Error())
+			continue
+		}
+		if err := s.walkEntry(child, st, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeFile decodes a non-directory upper entry: plain file, metacopy
+// file or whiteout; nil for what is skipped (symlinks, devices, fifos).
+func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *index.Row) (*index.Row, error) {
+	row := index.Row{Arena: s.arena, Path: p, Size: st.Size, Mtime: timespec(st.Mtim), Ctime: timespec(st.Ctim), Inode: st.Ino}
+	if old != nil && (old.Kind == index.File || old.Kind == index.Meta || old.Kind == index.Whiteout) &&
+		old.Size == row.Size && old.Mtime.Equal(row.Mtime) && old.Ctime.Equal(row.Ctime) && old.Inode == row.Inode {
+		same := *old
+		return &same, nil
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		if st.Rdev != 0 {
+			s.r.skipOnce(full, "device file")
+			return nil, nil
+		}
+		return s.whiteout(row)
+	case unix.S_IFREG:
+	case unix.S_IFLNK:
+		s.r.skipOnce(full, "symbolic link")
+		return nil, nil
+	default:
+		s.r.skipOnce(full, "special file")
+		return nil, nil
+	}
+	f, err := readFacts(full)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case f.whiteout && st.Size == 0:
+		return s.whiteout(row)
+	case f.metacopy:
+		row.Kind = index.Meta
+		origin := ""
+		if f.hasRedir {
+			if origin, err = parseRedirect(f.redirect, ps.lower); err != nil {
+				s.r.log.Warn("ignoring overlay redirect", "path", full, "err", err)
+				origin = ""
+			}
+		} else if ps.lower != "" {
+			origin = ps.lower + "/" + pathBase(p)
+		}
+		row.Origin = origin
+		if origin != "" {
+			if a, rel, ok := tree.Split(s.r.l.Arenas, origin); ok && rel != "" {
+				rf, found, err := s.r.remote.Lookup(s.ctx, a, rel)
+				if err != nil {
+					return nil, fmt.Errorf("remote lookup %s: %w", origin, err)
+				}
+				if found {
+					row.Blob = rf.Blob
+				}
+			}
+		}
+		return &row, nil
+	}
+	row.Kind = index.File
+	h, n, err := blob.File(full)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // removed meanwhile: the watcher hears of it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hash %s: %w", full, err)
+	}
+	atomic.AddInt64(&s.r.hashed, 1)
+	if n != row.Size {
+		// Written while hashing: keep the hash, but not a stat that would
+		// let the next pass believe it is current.
+		row.Ctime = time.Time{}
+	}
+	row.Blob = h
+	return &row, nil
+}
+
+func (s *syncer) whiteout(row index.Row) (*index.Row, error) {
+	row.Kind = index.Whiteout
+	row.Size = 0
+	rf, found, err := s.r.remote.Lookup(s.ctx, s.arena, row.Path)
+	if err != nil {
+		return nil, fmt.Errorf("remote lookup %s/%s: %w", s.arena, row.Path, err)
+	}
+	if found {
+		row.Blob = rf.Blob
+	}
+	return &row, nil
+}
+
+func timespec(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
+
+// expandMoved queues a Moved row for every lower file under lower that the
+// merged dir e shows (lower files of a redirected dir), except where the
+// upper below e has its own entry. self: also the file at lower itself.
+func (s *syncer) expandMoved(e, lower string, self bool) error {
+	a, rel, ok := tree.Split(s.r.l.Arenas, lower)
+	if !ok {
+		return nil
+	}
+	add := func(sub string, f RemoteFile) error {
+		p := pjoin(e, sub)
+		shadowed, err := s.shadowed(e, sub)
+		if err != nil || shadowed {
+			return err
+		}
+		heap.Push(&s.pending, pendingRow{prec: 1, row: index.Row{Arena: s.arena, Path: p, Kind: index.Moved,
+			Size: f.Size, Mtime: f.Mtime, Blob: f.Blob, Origin: tree.Join(a, pjoin(rel, sub))}})
+		return nil
+	}
+	if self && rel != "" {
+		f, found, err := s.r.remote.Lookup(s.ctx, a, rel)
+		if err != nil {
+			return fmt.Errorf("remote lookup %s: %w", lower, err)
+		}
+		if found {
+			if err := add("", f); err != nil {
+				return err
+			}
+		}
+	}
+	err := s.r.remote.Walk(s.ctx, a, rel, func(path string, f RemoteFile) error {
+		sub := path
+		if rel != "" {
+			if !strings.HasPrefix(path, rel+"/") {
+				return nil
+			}
+			sub = path[len(rel)+1:]
+		}
+		return add(sub, f)
+	})
+	if err != nil {
+		return fmt.Errorf("remote walk %s: %w", lower, err)
+	}
+	return nil
+}
+
+// shadowed reports whether the upper below merged dir e has its own say
+// on e/sub: an entry there, or on the way a non-dir, an opaque dir or a
+// redirected dir.
+func (s *syncer) shadowed(e, sub string) (bool, error) {
+	if sub == "" {
+		return false, nil
+	}
+	p := e
+	elems := strings.Split(sub, "/")
+	for i, el := range elems {
+		p = pjoin(p, el)
+		f, isDir, exists, err := s.dirFacts(p)
+		if err != nil || !exists {
+			return false, err
+		}
+		if i == len(elems)-1 || !isDir || f.opaque || f.hasRedir {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// expandHidden queues a Hidden row for every remote file under merged path
+// h (and at h itself when self): they are not shown at their paths.
+func (s *syncer) expandHidden(h string, self bool) error {
+	if self {
+		f, found, err := s.r.remote.Lookup(s.ctx, s.arena, h)
+		if err != nil {
+			return fmt.Errorf("remote lookup %s/%s: %w", s.arena, h, err)
+		}
+		if found {
+			heap.Push(&s.pending, pendingRow{prec: 2, row: hiddenRow(s.arena, h, f)})
+		}
+	}
+	err := s.r.remote.Walk(s.ctx, s.arena, h, func(path string, f RemoteFile) error {
+		if !index.Within(path, h) || path == h {
+			return nil
+		}
+		heap.Push(&s.pending, pendingRow{prec: 2, row: hiddenRow(s.arena, path, f)})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remote walk %s/%s: %w", s.arena, h, err)
+	}
+	return nil
+}
+
+func hiddenRow(arena, p string, f RemoteFile) index.Row {
+	return index.Row{Arena: arena, Path: p, Kind: index.Hidden, Size: f.Size, Mtime: f.Mtime, Blob: f.Blob}
+}
+
+// pendingRow is a virtual row waiting for its place in tree order; at the
+// same path an upper row wins, then Moved (prec 1), then Hidden (prec 2).
+type pendingRow struct {
+	prec int
+	row  index.Row
+}
+
+type pendingHeap []pendingRow
+
+func (h pendingHeap) Len() int { return len(h) }
+func (h pendingHeap) Less(i, j int) bool {
+	if c := index.Compare(h[i].row.Path, h[j].row.Path); c != 0 {
+		return c < 0
+	}
+	return h[i].prec < h[j].prec
+}
+func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(pendingRow)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// emitPendingBefore settles the virtual rows before p and drops those at p
+// (an upper entry at p wins).
+func (s *syncer) emitPendingBefore(p string) error {
+	for s.pending.Len() > 0 {
+		c := index.Compare(s.pending[0].row.Path, p)
+		if c > 0 {
+			return nil
+		}
+		it := heap.Pop(&s.pending).(pendingRow)
+		if c == 0 {
+			continue
+		}
+		if err := s.virtual(it.row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// virtual settles a virtual row (the first of its path wins).
+func (s *syncer) virtual(row index.Row) error {
+	for s.pending.Len() > 0 && s.pending[0].row.Path == row.Path {
+		heap.Pop(&s.pending)
+	}
+	old, err := s.oldAt(row.Path)
+	if err != nil {
+		return err
+	}
+	return s.change(old, &row)
+}
+
+// emitUpper settles the upper entry at p: decode gets the old row at p
+// (nil if none) and returns the new one (nil: skipped).
+func (s *syncer) emitUpper(p string, decode func(old *index.Row) (*index.Row, error)) (*index.Row, error) {
+	if err := s.emitPendingBefore(p); err != nil {
+		return nil, err
+	}
+	old, err := s.oldAt(p)
+	if err != nil {
+		return nil, err
+	}
+	row, err := decode(old)
+	if err != nil {
+		return nil, err
+	}
+	return row, s.change(old, row)
+}
+
+func (s *syncer) peekOld() (*index.Row, error) {
+	if s.old != nil || s.oldDone {
+		return s.old, nil
+	}
+	r, err, ok := s.next()
+	if !ok {
+		s.oldDone = true
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.old = &r
+	return s.old, nil
+}
+
+// oldAt settles the old rows before p as gone and returns the one at p.
+func (s *syncer) oldAt(p string) (*index.Row, error) {
+	for {
+		o, err := s.peekOld()
+		if err != nil || o == nil {
+			return nil, err
+		}
+		c := index.Compare(o.Path, p)
+		if c > 0 {
+			return nil, nil
+		}
+		s.old = nil
+		if c == 0 {
+			return o, nil
+		}
+		if err := s.change(o, nil); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pjoin joins path elements inside an arena ("" is the arena root).
+func pjoin(dir, name string) string {
+	switch {
+	case dir == "":
+		return name
+	case name == "":
+		return dir
+	}
+	return dir + "/" + name
+}
