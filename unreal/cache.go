@@ -47,6 +47,7 @@ type Cache struct {
 	arenaSet map[string]bool // configured arenas
 	fixed    map[string]bool // root, arenas and their prefixes (full paths)
 	now      func() time.Time
+	stmt     statements
 
 	mu      sync.Mutex
 	servers map[*Server]struct{} // mounted filesystems to invalidate after Apply
@@ -82,6 +83,9 @@ func OpenCache(ctx context.Context, db *sql.DB, arenas []string, log *slog.Logge
 		}
 	}
 	if err := c.fixDirs(ctx); err != nil {
+		return nil, fmt.Errorf("open unreal cache: %w", err)
+	}
+	if err := c.prepare(ctx); err != nil {
 		return nil, fmt.Errorf("open unreal cache: %w", err)
 	}
 	return c, nil

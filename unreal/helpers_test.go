@@ -133,12 +133,23 @@ func (f *memFetcher) ReadAt(ctx context.Context, peer, arena, path string, b blo
 // mountUnreal mounts c in a temporary directory, unmounted at cleanup.
 func mountUnreal(t *testing.T, c *Cache, f Fetcher) string {
 	t.Helper()
+	return mountUnrealTB(t, c, f, testLog(t))
+}
+
+// mountUnrealB mounts c for a benchmark (quiet: no per-lookup logging).
+func mountUnrealB(b *testing.B, c *Cache) string {
+	b.Helper()
+	return mountUnrealTB(b, c, newFetcher(), nil)
+}
+
+func mountUnrealTB(t testing.TB, c *Cache, f Fetcher, log *slog.Logger) string {
+	t.Helper()
 	privtest.Require(t)
 	dir := filepath.Join(t.TempDir(), "lower")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Mount(dir, c, f, testLog(t))
+	s, err := Mount(dir, c, f, log)
 	if err != nil {
 		t.Fatal(err)
 	}

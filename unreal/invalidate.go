@@ -79,9 +79,15 @@ func (s *Server) invalidate(changes []change) {
 	}
 }
 
-// dropDentries makes the kernel free unused dentries and inodes, which
-// removes stale overlay dentries (see invalidate). Serialised: concurrent
-// Applies wait for each other's drop rather than piling up.
+// DropDentries makes the kernel free every unused dentry and inode, which is
+// the only way to evict stale overlayfs dentries (see invalidate). Apply
+// calls it when needed; the daemon calls it after it changed STORE/upper
+// behind the overlay's back (e.g. removed a local copy there), since the
+// overlay caches the upper layer's state in its dentries too.
+func (s *Server) DropDentries() { s.dropDentries() }
+
+// dropDentries is DropDentries. Serialised: concurrent Applies wait for each
+// other's drop rather than piling up.
 func (s *Server) dropDentries() {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()

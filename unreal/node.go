@@ -47,22 +47,17 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			n.s.absent.found(full)
 		}
 	}()
-	mt, ino, err := n.s.cache.dirInfo(ctx, full)
-	if err == nil {
-		found = true
-		n.s.dirAttr(&out.Attr, ino, mt)
-		return n.NewInode(ctx, &dirNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino}), 0
-	}
-	if !errors.Is(err, errNotFound) {
-		return nil, n.s.errno("lookup", full, err)
-	}
-	e, ino, err := n.s.cache.fileInfo(ctx, full)
+	ni, err := n.s.cache.node(ctx, full)
 	if err != nil {
 		return nil, n.s.errno("lookup", full, err)
 	}
 	found = true
-	n.s.fileAttr(&out.Attr, ino, e)
-	return n.NewInode(ctx, &fileNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino}), 0
+	if ni.dir {
+		n.s.dirAttr(&out.Attr, ni.ino, ni.mtime)
+		return n.NewInode(ctx, &dirNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ni.ino}), 0
+	}
+	n.s.fileAttr(&out.Attr, ni.ino, ni.entry)
+	return n.NewInode(ctx, &fileNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ni.ino}), 0
 }
 
 func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {

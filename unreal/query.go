@@ -41,7 +41,7 @@ func (c *Cache) Lookup(ctx context.Context, arena, path string) (Entry, bool, er
 	if !c.arenaSet[arena] {
 		return Entry{}, false, fmt.Errorf("lookup %s/%s: %w %q", arena, path, ErrUnknownArena, arena)
 	}
-	e, ok, err := scanServed(c.db.QueryRowContext(ctx, qServed, arena, path))
+	e, ok, err := scanServed(c.stmt.served.QueryRowContext(ctx, arena, path))
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("lookup %s/%s: %w", arena, path, err)
 	}
@@ -98,6 +98,45 @@ func (c *Cache) Walk(ctx context.Context, arena, dir string, fn func(path string
 // errNotFound is returned by the node queries for a path not shown.
 var errNotFound = errors.New("not found")
 
+// The queries the filesystem runs on every LOOKUP and GETATTR, prepared
+// once (see prepare). Each joins the persistent inode number.
+const (
+	qDirInfo = `SELECT d.mtime, i.ino FROM unreal_dirs d
+		LEFT JOIN unreal_inodes i ON i.path = d.path AND i.dir = 1 WHERE d.path = ?`
+	qFileInfo = `SELECT e.peer, e.size, e.mtime, e.blob, i.ino FROM unreal_entries e
+		LEFT JOIN unreal_inodes i ON i.path = ?1 AND i.dir = 0
+		WHERE e.arena = ?2 AND e.path = ?3 ORDER BY e.mtime DESC, e.peer ASC LIMIT 1`
+	// qNode answers a LOOKUP in one statement: the directory if there is
+	// one (a directory wins over a file of the same name), else the served
+	// version of the file.
+	qNode = `SELECT * FROM (
+			SELECT 1 AS isdir, d.mtime, 0, '', x'', i.ino FROM unreal_dirs d
+			LEFT JOIN unreal_inodes i ON i.path = d.path AND i.dir = 1 WHERE d.path = ?1
+		UNION ALL
+			SELECT * FROM (SELECT 0 AS isdir, e.mtime, e.size, e.peer, e.blob, i.ino FROM unreal_entries e
+			LEFT JOIN unreal_inodes i ON i.path = ?1 AND i.dir = 0
+			WHERE e.arena = ?2 AND e.path = ?3 ORDER BY e.mtime DESC, e.peer ASC LIMIT 1)
+		) ORDER BY isdir DESC LIMIT 1`
+)
+
+type statements struct {
+	served, dirInfo, fileInfo, node *sql.Stmt
+}
+
+func (c *Cache) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		s **sql.Stmt
+		q string
+	}{{&c.stmt.served, qServed}, {&c.stmt.dirInfo, qDirInfo}, {&c.stmt.fileInfo, qFileInfo}, {&c.stmt.node, qNode}} {
+		s, err := c.db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.s = s
+	}
+	return nil
+}
+
 // dirInfo returns the mtime and inode number of the shown directory full.
 func (c *Cache) dirInfo(ctx context.Context, full string) (time.Time, uint64, error) {
 	if !c.visible(full) {
@@ -105,8 +144,7 @@ func (c *Cache) dirInfo(ctx context.Context, full string) (time.Time, uint64, er
 	}
 	var mt int64
 	var ino sql.NullInt64
-	err := c.db.QueryRowContext(ctx, `SELECT d.mtime, i.ino FROM unreal_dirs d
-		LEFT JOIN unreal_inodes i ON i.path = d.path AND i.dir = 1 WHERE d.path = ?`, full).Scan(&mt, &ino)
+	err := c.stmt.dirInfo.QueryRowContext(ctx, full).Scan(&mt, &ino)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, 0, errNotFound
 	}
@@ -123,15 +161,64 @@ func (c *Cache) fileInfo(ctx context.Context, full string) (Entry, uint64, error
 	if !ok || rel == "" {
 		return Entry{}, 0, errNotFound
 	}
-	e, ok, err := c.Lookup(ctx, arena, rel)
-	if err != nil {
-		return Entry{}, 0, err
-	}
-	if !ok {
+	var e Entry
+	var mt int64
+	var b []byte
+	var ino sql.NullInt64
+	err := c.stmt.fileInfo.QueryRowContext(ctx, full, arena, rel).Scan(&e.Peer, &e.Size, &mt, &b, &ino)
+	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, 0, errNotFound
 	}
-	n, err := c.ino(ctx, full, false, sql.NullInt64{})
+	if err != nil {
+		return Entry{}, 0, fmt.Errorf("file %q: %w", full, err)
+	}
+	e.Mtime = time.Unix(0, mt)
+	if e.Blob, err = blob.FromBytes(b); err != nil {
+		return Entry{}, 0, fmt.Errorf("file %q: stored blob: %w", full, err)
+	}
+	n, err := c.ino(ctx, full, false, ino)
 	return e, n, err
+}
+
+// nodeInfo is what a LOOKUP finds at a full path.
+type nodeInfo struct {
+	dir   bool
+	mtime time.Time // of the directory
+	entry Entry     // of the file
+	ino   uint64
+}
+
+// node looks up the shown directory or file at full in one query.
+func (c *Cache) node(ctx context.Context, full string) (nodeInfo, error) {
+	if !c.visible(full) {
+		return nodeInfo{}, errNotFound
+	}
+	arena, rel, _ := tree.Split(c.arenas, full) // "" when outside every arena: then only a dir matches
+	var (
+		n     nodeInfo
+		isDir int
+		mt    int64
+		b     []byte
+		ino   sql.NullInt64
+	)
+	err := c.stmt.node.QueryRowContext(ctx, full, arena, rel).Scan(&isDir, &mt, &n.entry.Size, &n.entry.Peer, &b, &ino)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nodeInfo{}, errNotFound
+	}
+	if err != nil {
+		return nodeInfo{}, fmt.Errorf("lookup %q: %w", full, err)
+	}
+	n.dir = isDir == 1
+	if n.dir {
+		n.mtime = time.Unix(0, mt)
+	} else {
+		n.entry.Mtime = time.Unix(0, mt)
+		if n.entry.Blob, err = blob.FromBytes(b); err != nil {
+			return nodeInfo{}, fmt.Errorf("lookup %q: stored blob: %w", full, err)
+		}
+	}
+	n.ino, err = c.ino(ctx, full, n.dir, ino)
+	return n, err
 }
 
 // ino returns the persistent inode number of (full, dir), known is the
