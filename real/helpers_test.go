@@ -26,7 +26,9 @@ type dirRemote struct {
 	hash map[string]blob.Hash
 }
 
-func newDirRemote(root string) *dirRemote { return &dirRemote{root: root, hash: map[string]blob.Hash{}} }
+func newDirRemote(root string) *dirRemote {
+	return &dirRemote{root: root, hash: map[string]blob.Hash{}}
+}
 
 func (d *dirRemote) file(full string, fi os.FileInfo) (RemoteFile, error) {
 	d.mu.Lock()
