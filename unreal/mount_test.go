@@ -225,3 +225,22 @@ func TestMountSeesApplyAtOnce(t *testing.T) {
 		t.Fatalf("docs after unlink: %v", got)
 	}
 }
+
+// One peer has a file where another has a directory: the directory shows,
+// with its files; when the directory's files go, the file shows again.
+func TestMountFileDirConflict(t *testing.T) {
+	c := newCache(t)
+	f := newFetcher("file", "inside")
+	mustApply(t, c, "alice", link(1, "docs", "x", "file", t0))
+	mustApply(t, c, "bob", link(1, "docs", "x/y", "inside", t0))
+	dir := mountUnreal(t, c, f)
+	if st, err := os.Stat(filepath.Join(dir, "docs", "x")); err != nil || !st.IsDir() {
+		t.Fatalf("docs/x: %v, %v; want the directory", st, err)
+	}
+	if got := readDirNames(t, filepath.Join(dir, "docs")); !reflect.DeepEqual(got, []string{"x"}) {
+		t.Fatalf("docs lists %v, want x once", got)
+	}
+	mustRead(t, filepath.Join(dir, "docs", "x", "y"), "inside")
+	mustApply(t, c, "bob", unlink(2, "docs", "x/y", t0.Add(time.Minute)))
+	mustRead(t, filepath.Join(dir, "docs", "x"), "file")
+}
