@@ -8,7 +8,7 @@
 //     blob a peer reported, the history progress of each peer, the implied
 //     directories and the persistent inode numbers. Apply takes a batch of
 //     history notifications from one peer in one transaction.
-//   - Server (mount.go, node_*.go, read.go, xattr.go, invalidate.go): the
+//   - Server (mount.go, node.go, read.go, xattr.go, invalidate.go): the
 //     go-fuse filesystem over the Cache. File data is read through a Fetcher
 //     (the RPC to the peer serving the version). After every Apply the
 //     kernel caches of the touched paths are invalidated so that the overlay
