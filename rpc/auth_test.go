@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realsync/real/history"
 	"github.com/realsync/real/identity"
 )
 
@@ -203,4 +204,61 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("port still held after Shutdown: %v", err)
 	}
 	ln.Close()
+}
+
+// blockingHistory holds Notify until its context ends.
+type blockingHistory struct {
+	fakeHistory
+	entered chan struct{}
+}
+
+func (h *blockingHistory) Notify(ctx context.Context, _ string, _ []history.Entry) (uint64, error) {
+	close(h.entered)
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func TestServeCancelEndsCallsInFlight(t *testing.T) {
+	serverKey, clientKey := newKey(t), newKey(t)
+	h := &blockingHistory{entered: make(chan struct{})}
+	s, err := NewServer(ServerConfig{
+		Listen:  "127.0.0.1:0",
+		Key:     serverKey,
+		Peers:   []Peer{{Name: "laptop", Key: identity.Public(clientKey)}},
+		History: h,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+
+	c := NewClient(Peer{Name: "desk", Key: identity.Public(serverKey), Address: s.Addr().String()}, clientKey, nil)
+	defer c.Close()
+	called := make(chan error, 1)
+	go func() {
+		_, err := c.Notify(ctxT(t), sampleBatch())
+		called <- err
+	}()
+	select {
+	case <-h.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Notify never reached the handler")
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after cancel with a call in flight")
+	}
+	select {
+	case err := <-called:
+		mustIs(t, err, ErrUnavailable)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the call in flight did not end")
+	}
 }

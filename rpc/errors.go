@@ -35,7 +35,9 @@ func classify(err error) (connect.Code, realv1.Reason) {
 	case errors.Is(err, ErrUnavailable):
 		return connect.CodeUnavailable, realv1.Reason_REASON_UNAVAILABLE
 	case errors.Is(err, context.Canceled):
-		return connect.CodeCanceled, realv1.Reason_REASON_UNSPECIFIED
+		// The caller that cancelled does not read the reply: a handler sees
+		// Canceled that the caller still waits for when this server stops.
+		return connect.CodeUnavailable, realv1.Reason_REASON_UNAVAILABLE
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.CodeDeadlineExceeded, realv1.Reason_REASON_UNSPECIFIED
 	}
