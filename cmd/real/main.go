@@ -128,7 +128,10 @@ func usage(w io.Writer) {
 // flags returns a FlagSet for command name that reports usage errors as errUsage.
 func flags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("real "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Parse errors are reported once, by run, as one sentence; --help
+	// prints the flags (see parse).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
@@ -136,6 +139,9 @@ func flags(name string, stderr io.Writer) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string, required map[string]*string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Printf("usage: %s [FLAGS]\n", fs.Name())
+			fs.PrintDefaults()
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
