@@ -287,15 +287,26 @@ func TestScenarioKilledPeerRecovers(t *testing.T) {
 
 // A peer cut off from the network catches up once healed, both ways.
 func TestScenarioCutOffPeerCatchesUp(t *testing.T) {
-	_, a, b := twoPeers(t)
+	h, a, b := twoPeers(t)
 	first := randomBytes(t, "first", 1000)
 	a.Write("shared/first", first)
 	shows(t, b, "shared/first", first)
 
 	a.CutOff(t)
+	before := readStatus(t, h, a).History
 	fromA, fromB := randomBytes(t, "fromA", 2000), randomBytes(t, "fromB", 2100)
 	a.Write("shared/fromA", fromA)
 	b.Write("shared/fromB", fromB)
+	// a has indexed its change, and it cannot have reached b.
+	harness.Eventually(t, harness.DefaultTimeout, func() error {
+		if st := readStatus(t, h, a); st.History <= before {
+			return fmt.Errorf("a's history still at %d entries", st.History)
+		}
+		return nil
+	})
+	if _, err := b.Stat("shared/fromA"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("b has a's change while a is cut off: %v", err)
+	}
 	a.Heal(t)
 
 	shows(t, b, "shared/fromA", fromA)
