@@ -287,3 +287,16 @@ func (e *env) eventually(ws ...want) {
 		e.t.Fatalf("history mismatch (after waiting)\n%s", msg)
 	}
 }
+
+func benchReal(b *testing.B, e *env) (*Real, func()) {
+	b.Helper()
+	db, err := sqlitedb.Open(e.dbFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix, err := index.Open(context.Background(), db, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return New(Layers{Upper: e.upper, Lower: e.lower, Arenas: []string{"A"}}, ix, e.remote, nil), func() { db.Close() }
+}

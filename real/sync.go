@@ -188,7 +188,10 @@ func (s *syncer) childState(ps dirState, p string, f *facts) dirState {
 			s.r.log.Warn("ignoring overlay redirect", "path", tree.Join(s.arena, p), "err", err)
 			lower = ""
 		}
-		st.lower, st.hiding = lower, true
+		// Content from elsewhere hides the natural lower (not when the
+		// redirect names the natural path: a dir renamed back).
+		st.lower = lower
+		st.hiding = st.hiding || lower != tree.Join(s.arena, p)
 	case f.opaque:
 		st.lower, st.hiding = "", true
 	}
@@ -216,7 +219,7 @@ func (s *syncer) dirFacts(p string) (*facts, bool, bool, error) {
 	}
 	full := s.r.upperPath(s.arena, p)
 	fi, err := os.Lstat(full)
-	if errors.Is(err, os.ErrNotExist) {
+	if vanished(err) {
 		return nil, false, false, nil
 	}
 	if err != nil {
@@ -227,6 +230,9 @@ func (s *syncer) dirFacts(p string) (*facts, bool, bool, error) {
 		return nil, false, true, nil
 	}
 	f, err := readFacts(full)
+	if vanished(err) {
+		return nil, false, false, nil
+	}
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -278,20 +284,28 @@ func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
 // moves or hides, and walks its entries.
 func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error {
 	var f facts
+	gone := false
 	_, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
 		var fi unix.Stat_t
-		if err := unix.Lstat(full, &fi); err != nil {
+		if err := unix.Lstat(full, &fi); vanished(err) || (err == nil && fi.Mode&unix.S_IFMT != unix.S_IFDIR) {
+			gone = true
+			return nil, nil
+		} else if err != nil {
 			return nil, fmt.Errorf("stat %s: %w", full, err)
 		}
 		ff, err := readFacts(full)
+		if vanished(err) {
+			gone = true
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		f = ff
 		return &index.Row{Arena: s.arena, Path: p, Kind: index.Dir, Inode: fi.Ino, Origin: ff.redirect, Opaque: ff.opaque}, nil
 	})
-	if err != nil {
-		return err
+	if err != nil || gone {
+		return err // gone: replaced or removed meanwhile, the watcher hears of it
 	}
 	s.facts[p] = &f
 	st := s.childState(ps, p, &f)
@@ -314,6 +328,9 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 // walkDir walks the entries of the upper dir at p, whose state is st.
 func (s *syncer) walkDir(p string, st dirState, full string) error {
 	ents, err := os.ReadDir(full)
+	if vanished(err) {
+		return nil // replaced or removed meanwhile: the watcher hears of it
+	}
 	if err != nil {
 		return fmt.Errorf("read dir %s: %w", full, err)
 	}
@@ -355,6 +372,9 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 		return nil, nil
 	}
 	f, err := readFacts(full)
+	if vanished(err) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +408,7 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 	}
 	row.Kind = index.File
 	h, n, err := blob.File(full)
-	if errors.Is(err, os.ErrNotExist) {
+	if vanished(err) {
 		return nil, nil // removed meanwhile: the watcher hears of it
 	}
 	if err != nil {
@@ -634,4 +654,10 @@ func pjoin(dir, name string) string {
 		return dir
 	}
 	return dir + "/" + name
+}
+
+// vanished reports an error of an entry removed or replaced (by a
+// non-directory) while a pass looked at it.
+func vanished(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)
 }

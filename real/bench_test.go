@@ -1,0 +1,60 @@
+package real
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/privtest"
+)
+
+// BenchmarkCatchUpUnchanged: catch-up of an indexed upper where nothing
+// changed (stat and index merge only, no hashing). Reports ns/file.
+func BenchmarkCatchUpUnchanged(b *testing.B) {
+	privtest.Require(b)
+	const n = 10000
+	dir := b.TempDir()
+	e := &env{dir: dir, upper: filepath.Join(dir, "upper"), lower: filepath.Join(dir, "lower"), dbFile: filepath.Join(dir, "real.db")}
+	for i := 0; i < n; i++ {
+		write(b, filepath.Join(e.upper, "A", fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d", i)), "x")
+	}
+	os.MkdirAll(filepath.Join(e.lower, "A"), 0o755)
+	e.remote = newDirRemote(e.lower)
+	r, closeDB := benchReal(b, e)
+	defer closeDB()
+	ctx := b.Context()
+	if err := r.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	hashed := r.hashed
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := r.CatchUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if r.hashed != hashed {
+		b.Fatalf("unchanged catch-up hashed %d files", r.hashed-hashed)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/file")
+}
+
+// BenchmarkHash: hashing a 64 MiB file as the indexer does (blob.File).
+func BenchmarkHash(b *testing.B) {
+	const size = 64 << 20
+	p := filepath.Join(b.TempDir(), "big")
+	if err := os.WriteFile(p, bytes.Repeat([]byte("0123456789abcdef"), size/16), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, n, err := blob.File(p); err != nil || n != size {
+			b.Fatal(n, err)
+		}
+	}
+}
