@@ -11,10 +11,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/realsync/real/config"
+	"github.com/realsync/real/index"
 	"github.com/realsync/real/sqlitedb"
 )
 
@@ -24,6 +28,11 @@ const (
 	CodeDBIntegrity = "db-integrity"  // SQLite integrity_check failed
 	CodeUpperAbsent = "upper-missing" // STORE/upper is missing
 	CodeWorkAbsent  = "work-missing"  // STORE/work is missing
+	CodeIndexStale  = "index-stale"   // an index row names a local file the upper no longer has
+	CodeIndexDiffer = "index-differ"  // an index row's size or mtime disagrees with the upper file
+	CodeUnindexed   = "unindexed"     // a local file in the upper has no index row
+	CodeHistoryGap  = "history-gap"   // the history's indexes are not contiguous
+	CodeBadRow      = "bad-row"       // a database row could not be decoded
 )
 
 // Finding is one problem found, with the path it concerns.
@@ -38,11 +47,12 @@ var ErrCannotCheck = errors.New("cannot check the store")
 
 // Store checks the store in dir.
 func Store(ctx context.Context, dir string) ([]Finding, error) {
-	if _, err := config.Load(dir); err != nil {
+	cfg, err := config.Load(dir)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
 	}
-	var fs []Finding
-	add := func(code, path, detail string) { fs = append(fs, Finding{code, path, detail}) }
+	var found []Finding
+	add := func(code, path, detail string) { found = append(found, Finding{code, path, detail}) }
 
 	key := filepath.Join(dir, "identity.key")
 	if fi, err := os.Stat(key); err != nil {
@@ -65,9 +75,65 @@ func Store(ctx context.Context, dir string) ([]Finding, error) {
 		defer db.Close()
 		if err := integrity(ctx, db); err != nil {
 			add(CodeDBIntegrity, dbFile, err.Error())
+			return found, nil
+		}
+		if err := checkIndex(ctx, db, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
 		}
 	}
-	return fs, nil
+	return found, nil
+}
+
+// checkIndex compares the index rows of local files with the upper, and
+// the upper's regular files with the index, arena by arena.
+func checkIndex(ctx context.Context, db *sql.DB, upper string, arenas []string, add func(code, path, detail string)) error {
+	ix, err := index.Open(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	for _, a := range arenas {
+		rows := map[string]index.Row{}
+		for r, err := range ix.All(ctx, a, "") {
+			if err != nil {
+				add(CodeBadRow, a, err.Error())
+				break
+			}
+			rows[r.Path] = r
+			if r.Kind != index.File {
+				continue
+			}
+			p := filepath.Join(upper, a, r.Path)
+			fi, err := os.Lstat(p)
+			switch {
+			case err != nil:
+				add(CodeIndexStale, p, "indexed as a local file, not in the upper")
+			case !fi.Mode().IsRegular():
+				add(CodeIndexStale, p, "indexed as a local file, now "+fi.Mode().Type().String())
+			case fi.Size() != r.Size || !fi.ModTime().Equal(r.Mtime):
+				add(CodeIndexDiffer, p, fmt.Sprintf("index says %d bytes at %s, upper has %d bytes at %s",
+					r.Size, r.Mtime.UTC().Format(time.RFC3339Nano), fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano)))
+			}
+		}
+		root := filepath.Join(upper, a)
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, p)
+			if _, ok := rows[filepath.ToSlash(rel)]; !ok {
+				add(CodeUnindexed, p, "a file in the upper the index does not know")
+			}
+			return nil
+		})
+	}
+	var lo, hi, n sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT min(idx), max(idx), count(*) FROM index_history`).Scan(&lo, &hi, &n); err != nil {
+		return err
+	}
+	if n.Int64 > 0 && hi.Int64-lo.Int64+1 != n.Int64 {
+		add(CodeHistoryGap, "real.db", fmt.Sprintf("%d entries between %d and %d", n.Int64, lo.Int64, hi.Int64))
+	}
+	return nil
 }
 
 func integrity(ctx context.Context, db *sql.DB) error {

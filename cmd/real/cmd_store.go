@@ -52,8 +52,18 @@ func cmdInit(args []string, stdout, stderr io.Writer) (err error) {
 		created = append(created, d)
 		return nil
 	}
-	if err := mkdir(*store); err != nil {
-		return err
+	// Create the store and any missing parents, remembering each for undo.
+	var missing []string
+	for d := filepath.Clean(*store); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := mkdir(missing[i]); err != nil {
+			return err
+		}
 	}
 	for _, d := range []string{daemon.UpperDir, daemon.WorkDir, daemon.LowerDir} {
 		if err := mkdir(filepath.Join(*store, d)); err != nil {

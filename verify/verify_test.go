@@ -1,0 +1,116 @@
+package verify
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/config"
+	"github.com/realsync/real/identity"
+	"github.com/realsync/real/index"
+	"github.com/realsync/real/sqlitedb"
+)
+
+// store makes a store with arena "a" whose upper has the given files, all
+// indexed as they are.
+func store(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"upper/a", "work"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	if _, err := identity.Generate(filepath.Join(dir, "identity.key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&config.Config{Name: "p", Arenas: []config.Arena{{Name: "a"}}}).Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlitedb.Open(filepath.Join(dir, "real.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ix, err := index.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs index.ChangeSet
+	for name, body := range files {
+		p := filepath.Join(dir, "upper/a", name)
+		os.WriteFile(p, []byte(body), 0o644)
+		fi, _ := os.Stat(p)
+		cs.Put = append(cs.Put, index.Row{Arena: "a", Path: name, Kind: index.File, Size: fi.Size(), Mtime: fi.ModTime(), Blob: blob.Of([]byte(body))})
+	}
+	if _, err := ix.Commit(context.Background(), cs); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func codes(t *testing.T, dir string) []string {
+	t.Helper()
+	fs, err := Store(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []string
+	for _, f := range fs {
+		cs = append(cs, f.Code+" "+filepath.Base(f.Path))
+	}
+	sort.Strings(cs)
+	return cs
+}
+
+func TestClean(t *testing.T) {
+	dir := store(t, map[string]string{"x": "1", "y": "22"})
+	if c := codes(t, dir); len(c) != 0 {
+		t.Fatalf("clean store has findings %v", c)
+	}
+}
+
+func TestFindings(t *testing.T) {
+	dir := store(t, map[string]string{"gone": "1", "changed": "22", "ok": "3"})
+	up := filepath.Join(dir, "upper/a")
+	os.Remove(filepath.Join(up, "gone"))
+	os.WriteFile(filepath.Join(up, "changed"), []byte("longer now"), 0o644)
+	os.Chtimes(filepath.Join(up, "changed"), time.Now(), time.Now().Add(-time.Hour))
+	os.WriteFile(filepath.Join(up, "new"), []byte("n"), 0o644)
+	os.Chmod(filepath.Join(dir, "identity.key"), 0o640)
+	os.Remove(filepath.Join(dir, "work"))
+	want := []string{"index-differ changed", "index-stale gone", "key-mode identity.key", "unindexed new", "work-missing work"}
+	got := codes(t, dir)
+	if len(got) != len(want) {
+		t.Fatalf("findings %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("findings %v, want %v", got, want)
+		}
+	}
+}
+
+func TestCannotCheck(t *testing.T) {
+	if _, err := Store(context.Background(), t.TempDir()); err == nil {
+		t.Fatal("a directory without real.toml was checked")
+	}
+}
+
+func TestCorruptDatabase(t *testing.T) {
+	dir := store(t, map[string]string{"x": "1"})
+	f := filepath.Join(dir, "real.db")
+	os.Remove(f + "-wal")
+	os.Remove(f + "-shm")
+	b, _ := os.ReadFile(f)
+	for i := 4096; i < len(b); i++ { // keep the header page, garble the rest
+		b[i] ^= 0x5a
+	}
+	os.WriteFile(f, b, 0o644)
+	fs, err := Store(context.Background(), dir)
+	if err == nil && (len(fs) == 0 || fs[0].Code != CodeDBIntegrity) {
+		t.Fatalf("corrupt database: findings %v, err %v", fs, err)
+	}
+}
