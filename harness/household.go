@@ -86,6 +86,7 @@ func New(t testing.TB, s Setup) *Household {
 		h.Bin = Binary(t)
 	}
 	t.Cleanup(func() {
+		h.checkRaces(t)
 		if t.Failed() {
 			h.dumpLogs()
 		}
@@ -155,6 +156,7 @@ func (h *Household) real(t testing.TB, args ...string) string {
 	defer cancel()
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, h.Bin, args...)
+	cmd.Env = Environ()
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("harness: real %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
@@ -169,6 +171,20 @@ func (h *Household) dumpLogs() {
 			tail = "(empty)"
 		}
 		h.t.Logf("--- last %d lines of peer %s's log %s ---\n%s", LogLines, p.Name, p.LogPath, tail)
+	}
+}
+
+// raceReport is how the race detector starts a report.
+const raceReport = "WARNING: DATA RACE"
+
+// checkRaces fails t if a peer built with -race reported a data race in its
+// log (a stopped or killed peer's exit code may not tell).
+func (h *Household) checkRaces(t testing.TB) {
+	for _, p := range h.peers {
+		b, err := os.ReadFile(p.LogPath)
+		if err == nil && bytes.Contains(b, []byte(raceReport)) {
+			t.Errorf("harness: peer %s reported a data race; see %s (tail below)", p.Name, p.LogPath)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func (n *Node) Start(t testing.TB, logPath string, env []string, args ...string)
 		t.Fatalf("harness: log of %s: %v", n.Name, err)
 	}
 	cmd := n.Command(context.Background(), args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// `ip netns exec` execs the program in place, so the pid is the
 	// program's and the death signal carries over.
@@ -115,6 +116,23 @@ func (p *Process) Kill() *os.ProcessState {
 	p.Signal(syscall.SIGKILL)
 	<-p.done
 	return p.state
+}
+
+// Environ is the environment the harness gives the programs it runs: the
+// test's, with atexit_sleep_ms=0 added to GORACE, so that a program built
+// with -race does not sleep a second each time it exits (its reports of
+// races are not affected).
+func Environ() []string {
+	env := os.Environ()
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			if !strings.Contains(v, "atexit_sleep_ms") {
+				env[i] = strings.TrimSpace(kv + " atexit_sleep_ms=0")
+			}
+			return env
+		}
+	}
+	return append(env, "GORACE=atexit_sleep_ms=0")
 }
 
 // Tail returns the last n lines of the file at path ("" if it cannot be read).
