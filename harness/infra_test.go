@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -127,6 +128,7 @@ func TestCleanupLeavesNothing(t *testing.T) {
 	var names []string
 	var pids []int
 	dir := t.TempDir()
+	dirs := []string{dir}
 	t.Run("make", func(t *testing.T) {
 		nw := harness.NewNetwork(t, "a", "b")
 		names = nw.Namespaces()
@@ -152,7 +154,17 @@ func TestCleanupLeavesNothing(t *testing.T) {
 		go cmd.Wait()
 		startServer(t, a)
 	})
-	if len(names) != 3 {
+	t.Run("household", func(t *testing.T) {
+		h := harness.New(t, harness.Setup{Peers: []string{"a", "b"}, Arenas: []harness.Arena{{Name: "shared"}}, Bin: fakeBin(t)})
+		names = append(names, h.Net.Namespaces()...)
+		for _, p := range h.Peers() {
+			p.Start()
+			pids = append(pids, p.PID())
+			p.Write("shared/f", []byte("x"))
+		}
+		dirs = append(dirs, h.Dir)
+	})
+	if len(names) != 6 {
 		t.Fatalf("namespaces: %v", names)
 	}
 	for _, ns := range names {
@@ -168,8 +180,27 @@ func TestCleanupLeavesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	if left, err := harness.MountsUnder("/proc/mounts", dir); err != nil || len(left) > 0 {
-		t.Errorf("mounts left under %s: %v, %v", dir, left, err)
+	for _, d := range dirs {
+		if left, err := harness.MountsUnder("/proc/mounts", d); err != nil || len(left) > 0 {
+			t.Errorf("mounts left under %s: %v, %v", d, left, err)
+		}
+	}
+}
+
+// Namespaces left by a harness process that died are deleted by the next.
+func TestStaleNamespacesSwept(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("rh%d-dead00-a", dead.Process.Pid)
+	if out, err := exec.Command("ip", "netns", "add", stale).CombinedOutput(); err != nil {
+		t.Skipf("cannot make namespace %s: %v: %s", stale, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", stale).Run() })
+	harness.NewNetwork(t, "a")
+	if _, err := os.Stat("/run/netns/" + stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale namespace %s not swept: %v", stale, err)
 	}
 }
 

@@ -84,15 +84,15 @@ func NewNetwork(t testing.TB, names ...string) *Network {
 	}
 	sweepStale(ip, t)
 
-	var rnd [3]byte
+	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		t.Fatalf("harness: random id: %v", err)
 	}
 	nw := &Network{
-		ID: hex.EncodeToString(rnd[:2]),
+		ID: hex.EncodeToString(rnd[:3]),
 		// Every household has its own namespaces, so subnets of two
 		// households never meet; a random one only makes logs distinct.
-		Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 231, rnd[2], 0}), 24),
+		Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 231, rnd[3], 0}), 24),
 		ip:     ip,
 	}
 	prefix := fmt.Sprintf("rh%d-%s-", os.Getpid(), nw.ID)
