@@ -16,6 +16,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/realsync/real/harness"
+	"github.com/realsync/real/privtest"
 )
 
 // fakeReal is a stand-in for the real binary with the same command line:
@@ -122,6 +123,7 @@ func fakeBin(t *testing.T) string {
 
 // The household's life cycle, against the stand-in.
 func TestHouseholdLifecycle(t *testing.T) {
+	privtest.Require(t)
 	h := harness.New(t, harness.Setup{Peers: []string{"a", "b"}, Arenas: []harness.Arena{{Name: "shared"}, {Name: "music", Policy: "own"}}, Bin: fakeBin(t)})
 	a, b := h.Peer("a"), h.Peer("b")
 	if got := a.Key; got != "ed25519:fake-a" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/realsync/real/harness"
+	"github.com/realsync/real/privtest"
 )
 
 // The tests in this file check the harness itself, without the real binary.
@@ -43,6 +44,7 @@ func startServer(t *testing.T, n *harness.Node) netip.AddrPort {
 }
 
 func TestNodesReachEachOther(t *testing.T) {
+	privtest.Require(t)
 	nw := harness.NewNetwork(t, "a", "b", "c")
 	a, b, c := nw.Node(t, "a"), nw.Node(t, "b"), nw.Node(t, "c")
 	if !nw.Subnet.Contains(a.IP) || a.IP == b.IP || !netip.MustParsePrefix("10.231.0.0/16").Contains(a.IP) {
@@ -62,6 +64,7 @@ func TestNodesReachEachOther(t *testing.T) {
 }
 
 func TestCutOffAndHeal(t *testing.T) {
+	privtest.Require(t)
 	nw := harness.NewNetwork(t, "a", "b", "c")
 	a, b, c := nw.Node(t, "a"), nw.Node(t, "b"), nw.Node(t, "c")
 	srvA, srvB := startServer(t, a), startServer(t, b)
@@ -85,6 +88,7 @@ func TestCutOffAndHeal(t *testing.T) {
 // A mount made by a process in a node stays in that process's mount
 // namespace: not on the host, but seen through /proc/PID/root.
 func TestMountsArePrivateToTheNode(t *testing.T) {
+	privtest.Require(t)
 	nw := harness.NewNetwork(t, "a")
 	a := nw.Node(t, "a")
 	dir := t.TempDir()
@@ -125,6 +129,7 @@ func TestMountsArePrivateToTheNode(t *testing.T) {
 
 // Everything a network makes is gone once its test is over.
 func TestCleanupLeavesNothing(t *testing.T) {
+	privtest.Require(t)
 	var names []string
 	var pids []int
 	dir := t.TempDir()
@@ -189,6 +194,7 @@ func TestCleanupLeavesNothing(t *testing.T) {
 
 // Namespaces left by a harness process that died are deleted by the next.
 func TestStaleNamespacesSwept(t *testing.T) {
+	privtest.Require(t)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/realsync/real/harness"
+	"github.com/realsync/real/privtest"
 )
 
 // The scenarios run the real binary: two peers a and b sharing arena "shared".
@@ -100,6 +101,7 @@ func lists(t *testing.T, p *harness.Peer, dir string, names ...string) {
 
 // (1) A file written on a appears on b with the same bytes.
 func TestScenarioWrittenFileAppears(t *testing.T) {
+	privtest.Require(t)
 	_, a, b := twoPeers(t)
 	files := map[string][]byte{
 		"shared/small.bin":           randomBytes(t, "small", 3*1024+17),
@@ -125,6 +127,7 @@ func TestScenarioWrittenFileAppears(t *testing.T) {
 
 // (2) An edit on a shows the new content on b.
 func TestScenarioEditPropagates(t *testing.T) {
+	privtest.Require(t)
 	_, a, b := twoPeers(t)
 	v1 := randomBytes(t, "v1", 4096)
 	a.Write("shared/doc", v1)
@@ -141,6 +144,7 @@ func TestScenarioEditPropagates(t *testing.T) {
 
 // (3) A delete on a removes the file from b's view, and only that file.
 func TestScenarioDeletePropagates(t *testing.T) {
+	privtest.Require(t)
 	_, a, b := twoPeers(t)
 	keep, doomed := randomBytes(t, "keep", 2048), randomBytes(t, "doomed", 2048)
 	a.Write("shared/keep", keep)
@@ -155,6 +159,7 @@ func TestScenarioDeletePropagates(t *testing.T) {
 
 // (4) Changes made in a's store while it is down reach b once it is back.
 func TestScenarioChangesWhileStopped(t *testing.T) {
+	privtest.Require(t)
 	_, a, b := twoPeers(t)
 	keep, edit, del := randomBytes(t, "keep", 1500), randomBytes(t, "edit", 2500), randomBytes(t, "del", 3500)
 	a.Write("shared/keep", keep)
@@ -203,6 +208,7 @@ func readStatus(t *testing.T, h *harness.Household, p *harness.Peer) status {
 // (5) b restarted still shows a's files from its own cache (even while it
 // cannot reach a), and a does not re-report what b already has.
 func TestScenarioRestartedPeerKeepsCache(t *testing.T) {
+	privtest.Require(t)
 	h, a, b := twoPeers(t)
 	files := map[string][]byte{
 		"shared/one":     randomBytes(t, "one", 1024),
@@ -264,6 +270,7 @@ func TestScenarioRestartedPeerKeepsCache(t *testing.T) {
 // (6) a killed with SIGKILL clears its state on the next start, and b
 // still converges, with changes from before and after the crash.
 func TestScenarioKilledPeerRecovers(t *testing.T) {
+	privtest.Require(t)
 	_, a, b := twoPeers(t)
 	before := randomBytes(t, "before", 3000)
 	a.Write("shared/before", before)
@@ -287,6 +294,7 @@ func TestScenarioKilledPeerRecovers(t *testing.T) {
 
 // A peer cut off from the network catches up once healed, both ways.
 func TestScenarioCutOffPeerCatchesUp(t *testing.T) {
+	privtest.Require(t)
 	h, a, b := twoPeers(t)
 	first := randomBytes(t, "first", 1000)
 	a.Write("shared/first", first)
