@@ -80,6 +80,11 @@ func household(t testing.TB, names ...string) map[string]*peer {
 		if strings.Contains(string(mounts), top) {
 			t.Errorf("mounts left under %s", top)
 		}
+		if dir := os.Getenv("REAL_TEST_LOGS"); dir != "" { // keep the peers' logs for a look
+			for _, p := range ps {
+				os.WriteFile(filepath.Join(dir, p.name+".log"), p.log.Bytes(), 0o644)
+			}
+		}
 		if t.Failed() {
 			for _, p := range ps {
 				t.Logf("log of %s:\n%s", p.name, p.log)
