@@ -92,3 +92,14 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestExample loads the documented example in testdata/.
+func TestExample(t *testing.T) {
+	c, err := Load("../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "alice" || len(c.Peers) != 1 || c.Peers[0].Name != "bob" || len(c.Arenas) != 2 || c.Arenas[0].Policy != Own {
+		t.Fatalf("example loaded as %+v", c)
+	}
+}
