@@ -25,6 +25,7 @@ const (
 	appeared changeKind = iota // the name is new in its directory
 	removed                    // the name is gone from its directory
 	modified                   // the file's served version changed
+	listed                     // the directory stays, its listing (and mtime) changed
 )
 
 // change is one path whose shown state an Apply changed; the FUSE servers
@@ -49,7 +50,7 @@ func (c *Cache) Apply(ctx context.Context, peer string, batch []history.Entry) (
 	if peer == "" {
 		return 0, fmt.Errorf("apply: %w: empty peer name", ErrBadEntry)
 	}
-	if err := c.check(peer, batch); err != nil {
+	if err := c.checkEntries(batch, true); err != nil {
 		return 0, fmt.Errorf("apply batch from %s: %w", peer, err)
 	}
 	tx, err := c.db.BeginTx(ctx, nil)
@@ -93,13 +94,14 @@ func (c *Cache) Apply(ctx context.Context, peer string, batch []history.Entry) (
 	return last, nil
 }
 
-// check validates every entry of a batch before anything is written.
-func (c *Cache) check(peer string, batch []history.Entry) error {
+// checkEntries validates every entry of a batch before anything is
+// written; indexes says whether history indexes must be strictly increasing.
+func (c *Cache) checkEntries(batch []history.Entry, indexes bool) error {
 	now := c.now()
 	var prev uint64
 	for i := range batch {
 		e := &batch[i]
-		if e.Index == 0 || e.Index <= prev {
+		if indexes && (e.Index == 0 || e.Index <= prev) {
 			return fmt.Errorf("%w: entry %d of the batch has index %d after %d", ErrBadIndex, i, e.Index, prev)
 		}
 		prev = e.Index
@@ -169,7 +171,10 @@ func (c *Cache) newApplier(ctx context.Context, tx *sql.Tx, peer string) (*appli
 			ON CONFLICT (arena, path, peer) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, blob = excluded.blob`},
 		{&a.del, `DELETE FROM unreal_entries WHERE arena = ? AND path = ? AND peer = ?`},
 		{&a.mkdir, `INSERT OR IGNORE INTO unreal_dirs (path, parent, name, mtime) VALUES (?, ?, ?, ?)`},
-		{&a.bump, `UPDATE unreal_dirs SET mtime = max(mtime, ?) WHERE path = ?`},
+		// A directory's mtime moves forward on every change of its listing,
+		// to the change's mtime or by at least 1 ns: tools that compare
+		// directory mtimes (make, rsync, caches) see every change.
+		{&a.bump, `UPDATE unreal_dirs SET mtime = max(mtime + 1, ?) WHERE path = ?`},
 		{&a.inode, `INSERT OR IGNORE INTO unreal_inodes (path, dir) VALUES (?, ?)`},
 		{&a.hasKids, `SELECT EXISTS (SELECT 1 FROM unreal_entries WHERE dir = ?1) OR EXISTS (SELECT 1 FROM unreal_dirs WHERE parent = ?1)`},
 		{&a.rmdir, `DELETE FROM unreal_dirs WHERE path = ? AND fixed = 0`},
@@ -193,34 +198,43 @@ func (a *applier) close() {
 }
 
 func (a *applier) apply(ctx context.Context, e *history.Entry) error {
-	before, had, err := scanServed(a.served.QueryRowContext(ctx, e.Arena, e.Path))
-	if err != nil {
-		return err
-	}
 	mt := e.Mtime.UnixNano()
 	var own int64
-	err = a.own.QueryRowContext(ctx, e.Arena, e.Path, a.peer).Scan(&own)
+	err := a.own.QueryRowContext(ctx, e.Arena, e.Path, a.peer).Scan(&own)
 	has := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	full := tree.Join(e.Arena, e.Path)
 	if e.Kind.HasContent() {
 		if has && mt < own {
 			return nil // older than what this peer already reported
 		}
-		if _, err := a.upsert.ExecContext(ctx, e.Arena, e.Path, a.peer, parentOf(full), baseOf(full), e.Size, mt, e.Blob[:]); err != nil {
-			return err
-		}
-	} else {
-		if !has || own > mt {
-			return nil // nothing from this peer, or its entry is newer than the removal
-		}
-		if _, err := a.del.ExecContext(ctx, e.Arena, e.Path, a.peer); err != nil {
-			return err
-		}
+		return a.set(ctx, e.Arena, e.Path, &Entry{Size: e.Size, Mtime: e.Mtime, Blob: e.Blob}, mt)
 	}
-	after, hasAfter, err := scanServed(a.served.QueryRowContext(ctx, e.Arena, e.Path))
+	if !has || own > mt {
+		return nil // nothing from this peer, or its entry is newer than the removal
+	}
+	return a.set(ctx, e.Arena, e.Path, nil, mt)
+}
+
+// set makes next the peer's entry of (arena, path), or removes the peer's
+// entry when next is nil, and records what that did to the shown tree:
+// the name appeared, went away, or its served version changed. mt (Unix
+// nanoseconds) is the time of the change, for the directory mtimes.
+func (a *applier) set(ctx context.Context, arena, path string, next *Entry, mt int64) error {
+	before, had, err := scanServed(a.served.QueryRowContext(ctx, arena, path))
+	if err != nil {
+		return err
+	}
+	full := tree.Join(arena, path)
+	if next != nil {
+		if _, err := a.upsert.ExecContext(ctx, arena, path, a.peer, parentOf(full), baseOf(full), next.Size, next.Mtime.UnixNano(), next.Blob[:]); err != nil {
+			return err
+		}
+	} else if _, err := a.del.ExecContext(ctx, arena, path, a.peer); err != nil {
+		return err
+	}
+	after, hasAfter, err := scanServed(a.served.QueryRowContext(ctx, arena, path))
 	if err != nil {
 		return err
 	}
@@ -256,8 +270,7 @@ func (a *applier) mkdirs(ctx context.Context, d string, mt int64) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			_, err := a.bump.ExecContext(ctx, mt, d)
-			return err
+			return a.bumpDir(ctx, d, mt)
 		}
 		if _, err := a.inode.ExecContext(ctx, d, 1); err != nil {
 			return err
@@ -276,8 +289,7 @@ func (a *applier) prune(ctx context.Context, d string, mt int64) error {
 			return err
 		}
 		if busy || a.c.fixed[d] {
-			_, err := a.bump.ExecContext(ctx, mt, d)
-			return err
+			return a.bumpDir(ctx, d, mt)
 		}
 		if _, err := a.rmdir.ExecContext(ctx, d); err != nil {
 			return err
@@ -285,4 +297,14 @@ func (a *applier) prune(ctx context.Context, d string, mt int64) error {
 		a.changes = append(a.changes, change{full: d, dir: true, kind: removed})
 		d = parentOf(d)
 	}
+}
+
+// bumpDir moves the mtime of the existing directory d, whose listing
+// changed, and records it so that the kernel drops d's cached attributes.
+func (a *applier) bumpDir(ctx context.Context, d string, mt int64) error {
+	if _, err := a.bump.ExecContext(ctx, mt, d); err != nil {
+		return err
+	}
+	a.changes = append(a.changes, change{full: d, dir: true, kind: listed})
+	return nil
 }

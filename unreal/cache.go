@@ -92,14 +92,20 @@ func OpenCache(ctx context.Context, db *sql.DB, arenas []string, log *slog.Logge
 }
 
 // fixDirs records the fixed directories (root, arenas, their prefixes) and
-// their inode numbers. Directories of arenas no longer configured lose the
-// flag; they stay in the table (their files are still cached) but are not shown.
+// their inode numbers, and removes what belongs to arenas no longer
+// configured: their entries, staged catch-up reports, and the directories
+// left without files (inode numbers stay reserved). When the shown tree
+// lost or gained an arena, the fixed directories' mtimes move forward.
 func (c *Cache) fixDirs(ctx context.Context) error {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	changed, err := c.dropArenas(ctx, tx)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE unreal_dirs SET fixed = 0 WHERE fixed = 1`); err != nil {
 		return err
 	}
@@ -109,6 +115,11 @@ func (c *Cache) fixDirs(ctx context.Context) error {
 		if d != "" {
 			parent = parentOf(d)
 		}
+		var existed bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM unreal_dirs WHERE path = ?)`, d).Scan(&existed); err != nil {
+			return err
+		}
+		changed = changed || !existed
 		if _, err := tx.ExecContext(ctx, `INSERT INTO unreal_dirs (path, parent, name, mtime, fixed) VALUES (?, ?, ?, ?, 1)
 			ON CONFLICT (path) DO UPDATE SET fixed = 1`, d, parent, baseOf(d), now); err != nil {
 			return err
@@ -117,7 +128,67 @@ func (c *Cache) fixDirs(ctx context.Context) error {
 			return err
 		}
 	}
+	// Directories no longer fixed and without files below them go.
+	res, err := tx.ExecContext(ctx, `DELETE FROM unreal_dirs WHERE fixed = 0
+		AND NOT EXISTS (SELECT 1 FROM unreal_entries e WHERE e.dir = unreal_dirs.path)
+		AND NOT EXISTS (SELECT 1 FROM unreal_entries e WHERE e.dir >= unreal_dirs.path || '/' AND e.dir < unreal_dirs.path || '0')`)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n > 0 {
+		changed = true
+	}
+	if changed {
+		if _, err := tx.ExecContext(ctx, `UPDATE unreal_dirs SET mtime = max(mtime + 1, ?) WHERE fixed = 1`, now); err != nil {
+			return err
+		}
+	}
 	return tx.Commit()
+}
+
+// dropArenas deletes the entries and staged reports of arenas that are not
+// configured (any more), and reports whether there were any.
+func (c *Cache) dropArenas(ctx context.Context, tx *sql.Tx) (bool, error) {
+	dropped := false
+	for _, table := range []string{"unreal_entries", "unreal_catchup"} {
+		// A skip-scan over the arenas present: one index seek per arena.
+		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE a(x) AS (
+				SELECT min(arena) FROM `+table+`
+				UNION ALL SELECT (SELECT min(arena) FROM `+table+` WHERE arena > x) FROM a WHERE x IS NOT NULL)
+			SELECT x FROM a WHERE x IS NOT NULL`)
+		if err != nil {
+			return false, err
+		}
+		var gone []string
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				rows.Close()
+				return false, err
+			}
+			if !c.arenaSet[a] {
+				gone = append(gone, a)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		for _, a := range gone {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE arena = ?`, a)
+			if err != nil {
+				return false, err
+			}
+			n, _ := res.RowsAffected()
+			if table == "unreal_entries" {
+				c.log.Info("unreal: removed the entries of an arena no longer configured", "arena", a, "entries", n)
+				dropped = true
+			}
+		}
+	}
+	return dropped, nil
 }
 
 // Arenas returns the configured arenas, sorted.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
 )
 
 // invalidate tells the kernel about the changes of one committed Apply, so
@@ -74,9 +76,44 @@ func (s *Server) invalidate(changes []change) {
 			}
 		}
 	}
+	// Directories whose listing changed: their attributes (the mtime)
+	// must not be answered from the kernel's cache.
+	for _, full := range relisted(changes) {
+		if n := s.known(full); n != nil {
+			s.notified("content", full, n.NotifyContent(0, 0))
+		}
+	}
 	if drop {
 		s.dropDentries()
 	}
+}
+
+// known returns the inode the kernel holds for full, or nil.
+func (s *Server) known(full string) *fs.Inode {
+	n := s.root.EmbeddedInode()
+	if full == "" {
+		return n
+	}
+	for _, el := range strings.Split(full, "/") {
+		if n = n.GetChild(el); n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// relisted returns, once each, the directories whose listing changed and
+// which still exist.
+func relisted(changes []change) []string {
+	seen := make(map[string]bool)
+	var out []string
+	for _, ch := range changes {
+		if ch.kind == listed && !seen[ch.full] {
+			seen[ch.full] = true
+			out = append(out, ch.full)
+		}
+	}
+	return out
 }
 
 // DropDentries makes the kernel free every unused dentry and inode, which is
@@ -118,6 +155,9 @@ func fold(changes []change) []netChange {
 	at := make(map[key]int)
 	var out []netChange
 	for _, ch := range changes {
+		if ch.kind == listed {
+			continue // see relisted
+		}
 		k := key{ch.full, ch.dir}
 		i, ok := at[k]
 		if !ok {
