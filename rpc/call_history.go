@@ -46,3 +46,56 @@ func (c *Client) Notify(ctx context.Context, batch []history.Entry) (uint64, err
 	}
 	return res.Msg.GetProgress(), nil
 }
+
+// Wants asks the peer what to report to it: Arenas, and whether it needs a
+// full report first.
+func (c *Client) Wants(ctx context.Context) (Wants, error) {
+	if c.err != nil {
+		return Wants{}, c.fail(ctx, "arenas", c.err)
+	}
+	res, err := c.history.Arenas(ctx, connect.NewRequest(&realv1.ArenasRequest{}))
+	if err != nil {
+		return Wants{}, c.fail(ctx, "arenas", err)
+	}
+	arenas := res.Msg.GetArenas()
+	if err := tree.CheckArenas(arenas); err != nil {
+		return Wants{}, c.fail(ctx, "arenas", fmt.Errorf("%w: reply: %w", ErrInvalid, err))
+	}
+	return Wants{Arenas: arenas, Progress: res.Msg.GetProgress(), CatchUp: res.Msg.GetCatchUp()}, nil
+}
+
+// Report sends one part of a full report; a part the peer would refuse is
+// refused here with ErrInvalid, before sending.
+func (c *Client) Report(ctx context.Context, r Report) error {
+	if c.err != nil {
+		return c.fail(ctx, "report", c.err)
+	}
+	req, err := encodeReport(&r, time.Now())
+	if err != nil {
+		return c.fail(ctx, "report", err)
+	}
+	if _, err := c.history.Report(ctx, connect.NewRequest(req)); err != nil {
+		return c.fail(ctx, "report", err)
+	}
+	return nil
+}
+
+// Pull asks the peer for its history; the reply is validated.
+func (c *Client) Pull(ctx context.Context, p Pull) (PullReply, error) {
+	if c.err != nil {
+		return PullReply{}, c.fail(ctx, "pull", c.err)
+	}
+	req, err := encodePull(&p)
+	if err != nil {
+		return PullReply{}, c.fail(ctx, "pull", err)
+	}
+	res, err := c.history.Pull(ctx, connect.NewRequest(req))
+	if err != nil {
+		return PullReply{}, c.fail(ctx, "pull", err)
+	}
+	r, err := decodePullReply(res.Msg, time.Now())
+	if err != nil {
+		return PullReply{}, c.fail(ctx, "pull", err)
+	}
+	return r, nil
+}

@@ -19,6 +19,7 @@ package rpc
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/history"
@@ -72,3 +73,61 @@ const (
 	// maxSmallMessage bounds the other messages (ReadRequest, Arenas reply).
 	maxSmallMessage = 16 << 20
 )
+
+// Wants is what a callee answers to Arenas: the arenas to report, the last
+// index of the caller's history it has applied (for all of them), and
+// whether it needs a full report first.
+type Wants struct {
+	Arenas   []string
+	Progress uint64
+	CatchUp  bool
+}
+
+// Report is one part of a full catch-up (mark and sweep): Begin discards
+// what was staged, Entries are files the sender has (Link/Available, indexes
+// of the history entries they come from, strictly increasing), End replaces
+// everything the receiver had from the sender by the report and sets its
+// progress to Progress.
+type Report struct {
+	Begin    bool
+	Entries  []history.Entry
+	End      bool
+	Progress uint64
+}
+
+// Reporter is implemented by a History that takes full catch-ups; without
+// it Report answers Unimplemented and Arenas never asks for one.
+type Reporter interface {
+	// NeedsReport tells whether the calling peer must send a full report.
+	NeedsReport(ctx context.Context, peer string) (bool, error)
+	// Report applies one part of the calling peer's report.
+	Report(ctx context.Context, peer string, r Report) error
+}
+
+// Pull is a request for the callee's history by a caller the callee cannot
+// call itself.
+type Pull struct {
+	Arenas         []string      // arenas the caller wants
+	Progress       uint64        // last index of the callee's history the caller has
+	CatchUp        bool          // the caller needs a full report
+	ReportAfter    uint64        // a report in progress: last index received
+	ReportProgress uint64        // a report in progress: what it stands for (0: none)
+	Wait           time.Duration // how long the callee may wait for news, at most MaxPullWait
+}
+
+// PullReply is the callee's next step: Pushing (it calls the caller itself),
+// a part of a report, or entries through an index.
+type PullReply struct {
+	Pushing bool
+	Report  *Report
+	Entries []history.Entry
+	Through uint64
+}
+
+// Source is implemented by a History that serves Pull.
+type Source interface {
+	Pull(ctx context.Context, peer string, p Pull) (PullReply, error)
+}
+
+// MaxPullWait bounds Pull.Wait.
+const MaxPullWait = 30 * time.Second

@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -22,7 +24,13 @@ func (h *historyHandler) Arenas(ctx context.Context, _ *connect.Request[realv1.A
 	if err != nil {
 		return nil, failed(h.log, "arenas", peer, err)
 	}
-	return connect.NewResponse(&realv1.ArenasResponse{Arenas: arenas, Progress: progress}), nil
+	res := &realv1.ArenasResponse{Arenas: arenas, Progress: progress}
+	if rep, ok := h.h.(Reporter); ok {
+		if res.CatchUp, err = rep.NeedsReport(ctx, peer); err != nil {
+			return nil, failed(h.log, "arenas", peer, err)
+		}
+	}
+	return connect.NewResponse(res), nil
 }
 
 func (h *historyHandler) Notify(ctx context.Context, req *connect.Request[realv1.NotifyRequest]) (*connect.Response[realv1.NotifyResponse], error) {
@@ -51,4 +59,41 @@ func failed(log *slog.Logger, op, peer string, err error) error {
 		log.Debug("rpc: request failed", "op", op, "peer", peer, "code", ce.Code().String(), "err", err)
 	}
 	return ce
+}
+
+func (h *historyHandler) Report(ctx context.Context, req *connect.Request[realv1.ReportRequest]) (*connect.Response[realv1.ReportResponse], error) {
+	peer := peerFrom(ctx)
+	rep, ok := h.h.(Reporter)
+	if !ok {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("this peer takes no full reports"))
+	}
+	r, err := decodeReport(req.Msg, time.Now())
+	if err != nil {
+		return nil, failed(h.log, "report", peer, err)
+	}
+	if err := rep.Report(ctx, peer, r); err != nil {
+		return nil, failed(h.log, "report", peer, err)
+	}
+	return connect.NewResponse(&realv1.ReportResponse{}), nil
+}
+
+func (h *historyHandler) Pull(ctx context.Context, req *connect.Request[realv1.PullRequest]) (*connect.Response[realv1.PullResponse], error) {
+	peer := peerFrom(ctx)
+	src, ok := h.h.(Source)
+	if !ok {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("this peer serves no pulls"))
+	}
+	p, err := decodePull(req.Msg)
+	if err != nil {
+		return nil, failed(h.log, "pull", peer, err)
+	}
+	reply, err := src.Pull(ctx, peer, p)
+	if err != nil {
+		return nil, failed(h.log, "pull", peer, err)
+	}
+	res, err := encodePullReply(&reply, time.Now())
+	if err != nil {
+		return nil, failed(h.log, "pull", peer, fmt.Errorf("reply: %w", err))
+	}
+	return connect.NewResponse(res), nil
 }

@@ -62,8 +62,12 @@ type ArenasResponse struct {
 	// Arena names the caller should report to the callee.
 	Arenas []string `protobuf:"bytes,1,rep,name=arenas,proto3" json:"arenas,omitempty"`
 	// The last history index of the caller that the callee has applied; the
-	// caller resumes after it (0: from the start).
-	Progress      uint64 `protobuf:"varint,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	// caller resumes after it (0: from the start). It stands for every arena
+	// of `arenas`: an arena added since comes with catch_up.
+	Progress uint64 `protobuf:"varint,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	// The callee needs a full report (Report) before more history: it added
+	// an arena, or a report was cut short.
+	CatchUp       bool `protobuf:"varint,3,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,6 +114,13 @@ func (x *ArenasResponse) GetProgress() uint64 {
 		return x.Progress
 	}
 	return 0
+}
+
+func (x *ArenasResponse) GetCatchUp() bool {
+	if x != nil {
+		return x.CatchUp
+	}
+	return false
 }
 
 type NotifyRequest struct {
@@ -202,22 +213,317 @@ func (x *NotifyResponse) GetProgress() uint64 {
 	return 0
 }
 
+type ReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Starts a report: what was staged before is discarded.
+	Begin bool `protobuf:"varint,1,opt,name=begin,proto3" json:"begin,omitempty"`
+	// Files the caller has (Link/Available), at most 10,000, indexes (those of
+	// the history entries they come from) strictly increasing.
+	Notifications []*Notification `protobuf:"bytes,2,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// Ends the report: the callee replaces everything it had from the caller
+	// by what was reported, and its progress becomes `progress`.
+	End bool `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	// The last history index the report stands for (with end).
+	Progress      uint64 `protobuf:"varint,4,opt,name=progress,proto3" json:"progress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRequest) Reset() {
+	*x = ReportRequest{}
+	mi := &file_real_v1_history_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRequest) ProtoMessage() {}
+
+func (x *ReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_history_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
+func (*ReportRequest) Descriptor() ([]byte, []int) {
+	return file_real_v1_history_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReportRequest) GetBegin() bool {
+	if x != nil {
+		return x.Begin
+	}
+	return false
+}
+
+func (x *ReportRequest) GetNotifications() []*Notification {
+	if x != nil {
+		return x.Notifications
+	}
+	return nil
+}
+
+func (x *ReportRequest) GetEnd() bool {
+	if x != nil {
+		return x.End
+	}
+	return false
+}
+
+func (x *ReportRequest) GetProgress() uint64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
+type ReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResponse) Reset() {
+	*x = ReportResponse{}
+	mi := &file_real_v1_history_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResponse) ProtoMessage() {}
+
+func (x *ReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_history_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
+func (*ReportResponse) Descriptor() ([]byte, []int) {
+	return file_real_v1_history_proto_rawDescGZIP(), []int{5}
+}
+
+type PullRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The arenas the caller wants.
+	Arenas []string `protobuf:"bytes,1,rep,name=arenas,proto3" json:"arenas,omitempty"`
+	// The last index of the callee's history the caller has (also an
+	// acknowledgement).
+	Progress uint64 `protobuf:"varint,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	// The caller needs a full report.
+	CatchUp bool `protobuf:"varint,3,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	// A report in progress: the index of the last entry received (0: none),
+	// and the progress it stands for (0: no report in progress).
+	ReportAfter    uint64 `protobuf:"varint,4,opt,name=report_after,json=reportAfter,proto3" json:"report_after,omitempty"`
+	ReportProgress uint64 `protobuf:"varint,5,opt,name=report_progress,json=reportProgress,proto3" json:"report_progress,omitempty"`
+	// How long the callee may wait for new history, at most 30,000.
+	WaitMs        uint32 `protobuf:"varint,6,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullRequest) Reset() {
+	*x = PullRequest{}
+	mi := &file_real_v1_history_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullRequest) ProtoMessage() {}
+
+func (x *PullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_history_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
+func (*PullRequest) Descriptor() ([]byte, []int) {
+	return file_real_v1_history_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PullRequest) GetArenas() []string {
+	if x != nil {
+		return x.Arenas
+	}
+	return nil
+}
+
+func (x *PullRequest) GetProgress() uint64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
+func (x *PullRequest) GetCatchUp() bool {
+	if x != nil {
+		return x.CatchUp
+	}
+	return false
+}
+
+func (x *PullRequest) GetReportAfter() uint64 {
+	if x != nil {
+		return x.ReportAfter
+	}
+	return 0
+}
+
+func (x *PullRequest) GetReportProgress() uint64 {
+	if x != nil {
+		return x.ReportProgress
+	}
+	return 0
+}
+
+func (x *PullRequest) GetWaitMs() uint32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+type PullResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The callee sends its history to the caller itself: stop pulling a while.
+	Pushing bool `protobuf:"varint,1,opt,name=pushing,proto3" json:"pushing,omitempty"`
+	// Set when this is (part of) a full report.
+	Report *ReportRequest `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`
+	// Otherwise, the next history entries (possibly none) ...
+	Notifications []*Notification `protobuf:"bytes,3,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// ... and the index of the last entry they stand for: the caller's
+	// progress after applying them (entries of unwanted arenas are skipped).
+	Through       uint64 `protobuf:"varint,4,opt,name=through,proto3" json:"through,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullResponse) Reset() {
+	*x = PullResponse{}
+	mi := &file_real_v1_history_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullResponse) ProtoMessage() {}
+
+func (x *PullResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_history_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
+func (*PullResponse) Descriptor() ([]byte, []int) {
+	return file_real_v1_history_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PullResponse) GetPushing() bool {
+	if x != nil {
+		return x.Pushing
+	}
+	return false
+}
+
+func (x *PullResponse) GetReport() *ReportRequest {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *PullResponse) GetNotifications() []*Notification {
+	if x != nil {
+		return x.Notifications
+	}
+	return nil
+}
+
+func (x *PullResponse) GetThrough() uint64 {
+	if x != nil {
+		return x.Through
+	}
+	return 0
+}
+
 var File_real_v1_history_proto protoreflect.FileDescriptor
 
 const file_real_v1_history_proto_rawDesc = "" +
 	"\n" +
 	"\x15real/v1/history.proto\x12\areal.v1\x1a\x1areal/v1/notification.proto\"\x0f\n" +
-	"\rArenasRequest\"D\n" +
+	"\rArenasRequest\"_\n" +
 	"\x0eArenasResponse\x12\x16\n" +
 	"\x06arenas\x18\x01 \x03(\tR\x06arenas\x12\x1a\n" +
-	"\bprogress\x18\x02 \x01(\x04R\bprogress\"L\n" +
+	"\bprogress\x18\x02 \x01(\x04R\bprogress\x12\x19\n" +
+	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\"L\n" +
 	"\rNotifyRequest\x12;\n" +
 	"\rnotifications\x18\x01 \x03(\v2\x15.real.v1.NotificationR\rnotifications\",\n" +
 	"\x0eNotifyResponse\x12\x1a\n" +
-	"\bprogress\x18\x01 \x01(\x04R\bprogress2\x86\x01\n" +
+	"\bprogress\x18\x01 \x01(\x04R\bprogress\"\x90\x01\n" +
+	"\rReportRequest\x12\x14\n" +
+	"\x05begin\x18\x01 \x01(\bR\x05begin\x12;\n" +
+	"\rnotifications\x18\x02 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\bR\x03end\x12\x1a\n" +
+	"\bprogress\x18\x04 \x01(\x04R\bprogress\"\x10\n" +
+	"\x0eReportResponse\"\xc1\x01\n" +
+	"\vPullRequest\x12\x16\n" +
+	"\x06arenas\x18\x01 \x03(\tR\x06arenas\x12\x1a\n" +
+	"\bprogress\x18\x02 \x01(\x04R\bprogress\x12\x19\n" +
+	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\x12!\n" +
+	"\freport_after\x18\x04 \x01(\x04R\vreportAfter\x12'\n" +
+	"\x0freport_progress\x18\x05 \x01(\x04R\x0ereportProgress\x12\x17\n" +
+	"\await_ms\x18\x06 \x01(\rR\x06waitMs\"\xaf\x01\n" +
+	"\fPullResponse\x12\x18\n" +
+	"\apushing\x18\x01 \x01(\bR\apushing\x12.\n" +
+	"\x06report\x18\x02 \x01(\v2\x16.real.v1.ReportRequestR\x06report\x12;\n" +
+	"\rnotifications\x18\x03 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x18\n" +
+	"\athrough\x18\x04 \x01(\x04R\athrough2\xf6\x01\n" +
 	"\x0eHistoryService\x129\n" +
 	"\x06Arenas\x12\x16.real.v1.ArenasRequest\x1a\x17.real.v1.ArenasResponse\x129\n" +
-	"\x06Notify\x12\x16.real.v1.NotifyRequest\x1a\x17.real.v1.NotifyResponseB1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
+	"\x06Notify\x12\x16.real.v1.NotifyRequest\x1a\x17.real.v1.NotifyResponse\x129\n" +
+	"\x06Report\x12\x16.real.v1.ReportRequest\x1a\x17.real.v1.ReportResponse\x123\n" +
+	"\x04Pull\x12\x14.real.v1.PullRequest\x1a\x15.real.v1.PullResponseB1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
 
 var (
 	file_real_v1_history_proto_rawDescOnce sync.Once
@@ -231,25 +537,36 @@ func file_real_v1_history_proto_rawDescGZIP() []byte {
 	return file_real_v1_history_proto_rawDescData
 }
 
-var file_real_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_real_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_real_v1_history_proto_goTypes = []any{
 	(*ArenasRequest)(nil),  // 0: real.v1.ArenasRequest
 	(*ArenasResponse)(nil), // 1: real.v1.ArenasResponse
 	(*NotifyRequest)(nil),  // 2: real.v1.NotifyRequest
 	(*NotifyResponse)(nil), // 3: real.v1.NotifyResponse
-	(*Notification)(nil),   // 4: real.v1.Notification
+	(*ReportRequest)(nil),  // 4: real.v1.ReportRequest
+	(*ReportResponse)(nil), // 5: real.v1.ReportResponse
+	(*PullRequest)(nil),    // 6: real.v1.PullRequest
+	(*PullResponse)(nil),   // 7: real.v1.PullResponse
+	(*Notification)(nil),   // 8: real.v1.Notification
 }
 var file_real_v1_history_proto_depIdxs = []int32{
-	4, // 0: real.v1.NotifyRequest.notifications:type_name -> real.v1.Notification
-	0, // 1: real.v1.HistoryService.Arenas:input_type -> real.v1.ArenasRequest
-	2, // 2: real.v1.HistoryService.Notify:input_type -> real.v1.NotifyRequest
-	1, // 3: real.v1.HistoryService.Arenas:output_type -> real.v1.ArenasResponse
-	3, // 4: real.v1.HistoryService.Notify:output_type -> real.v1.NotifyResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	8, // 0: real.v1.NotifyRequest.notifications:type_name -> real.v1.Notification
+	8, // 1: real.v1.ReportRequest.notifications:type_name -> real.v1.Notification
+	4, // 2: real.v1.PullResponse.report:type_name -> real.v1.ReportRequest
+	8, // 3: real.v1.PullResponse.notifications:type_name -> real.v1.Notification
+	0, // 4: real.v1.HistoryService.Arenas:input_type -> real.v1.ArenasRequest
+	2, // 5: real.v1.HistoryService.Notify:input_type -> real.v1.NotifyRequest
+	4, // 6: real.v1.HistoryService.Report:input_type -> real.v1.ReportRequest
+	6, // 7: real.v1.HistoryService.Pull:input_type -> real.v1.PullRequest
+	1, // 8: real.v1.HistoryService.Arenas:output_type -> real.v1.ArenasResponse
+	3, // 9: real.v1.HistoryService.Notify:output_type -> real.v1.NotifyResponse
+	5, // 10: real.v1.HistoryService.Report:output_type -> real.v1.ReportResponse
+	7, // 11: real.v1.HistoryService.Pull:output_type -> real.v1.PullResponse
+	8, // [8:12] is the sub-list for method output_type
+	4, // [4:8] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_real_v1_history_proto_init() }
@@ -264,7 +581,7 @@ func file_real_v1_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_real_v1_history_proto_rawDesc), len(file_real_v1_history_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

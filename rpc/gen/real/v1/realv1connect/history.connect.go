@@ -37,6 +37,10 @@ const (
 	HistoryServiceArenasProcedure = "/real.v1.HistoryService/Arenas"
 	// HistoryServiceNotifyProcedure is the fully-qualified name of the HistoryService's Notify RPC.
 	HistoryServiceNotifyProcedure = "/real.v1.HistoryService/Notify"
+	// HistoryServiceReportProcedure is the fully-qualified name of the HistoryService's Report RPC.
+	HistoryServiceReportProcedure = "/real.v1.HistoryService/Report"
+	// HistoryServicePullProcedure is the fully-qualified name of the HistoryService's Pull RPC.
+	HistoryServicePullProcedure = "/real.v1.HistoryService/Pull"
 )
 
 // HistoryServiceClient is a client for the real.v1.HistoryService service.
@@ -45,6 +49,13 @@ type HistoryServiceClient interface {
 	Arenas(context.Context, *connect.Request[v1.ArenasRequest]) (*connect.Response[v1.ArenasResponse], error)
 	// Notify appends a batch of the caller's history.
 	Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error)
+	// Report sends a part of a full catch-up: every file the caller has, in
+	// place of history the callee missed (mark and sweep).
+	Report(context.Context, *connect.Request[v1.ReportRequest]) (*connect.Response[v1.ReportResponse], error)
+	// Pull asks for the callee's history, the other way round: the callee
+	// answers with the next step it would have sent with Notify or Report,
+	// waiting up to `wait_ms` when it has nothing new.
+	Pull(context.Context, *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error)
 }
 
 // NewHistoryServiceClient constructs a client for the real.v1.HistoryService service. By default,
@@ -70,6 +81,18 @@ func NewHistoryServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(historyServiceMethods.ByName("Notify")),
 			connect.WithClientOptions(opts...),
 		),
+		report: connect.NewClient[v1.ReportRequest, v1.ReportResponse](
+			httpClient,
+			baseURL+HistoryServiceReportProcedure,
+			connect.WithSchema(historyServiceMethods.ByName("Report")),
+			connect.WithClientOptions(opts...),
+		),
+		pull: connect.NewClient[v1.PullRequest, v1.PullResponse](
+			httpClient,
+			baseURL+HistoryServicePullProcedure,
+			connect.WithSchema(historyServiceMethods.ByName("Pull")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -77,6 +100,8 @@ func NewHistoryServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 type historyServiceClient struct {
 	arenas *connect.Client[v1.ArenasRequest, v1.ArenasResponse]
 	notify *connect.Client[v1.NotifyRequest, v1.NotifyResponse]
+	report *connect.Client[v1.ReportRequest, v1.ReportResponse]
+	pull   *connect.Client[v1.PullRequest, v1.PullResponse]
 }
 
 // Arenas calls real.v1.HistoryService.Arenas.
@@ -89,12 +114,29 @@ func (c *historyServiceClient) Notify(ctx context.Context, req *connect.Request[
 	return c.notify.CallUnary(ctx, req)
 }
 
+// Report calls real.v1.HistoryService.Report.
+func (c *historyServiceClient) Report(ctx context.Context, req *connect.Request[v1.ReportRequest]) (*connect.Response[v1.ReportResponse], error) {
+	return c.report.CallUnary(ctx, req)
+}
+
+// Pull calls real.v1.HistoryService.Pull.
+func (c *historyServiceClient) Pull(ctx context.Context, req *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error) {
+	return c.pull.CallUnary(ctx, req)
+}
+
 // HistoryServiceHandler is an implementation of the real.v1.HistoryService service.
 type HistoryServiceHandler interface {
 	// Arenas returns what the caller should report and where to resume.
 	Arenas(context.Context, *connect.Request[v1.ArenasRequest]) (*connect.Response[v1.ArenasResponse], error)
 	// Notify appends a batch of the caller's history.
 	Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error)
+	// Report sends a part of a full catch-up: every file the caller has, in
+	// place of history the callee missed (mark and sweep).
+	Report(context.Context, *connect.Request[v1.ReportRequest]) (*connect.Response[v1.ReportResponse], error)
+	// Pull asks for the callee's history, the other way round: the callee
+	// answers with the next step it would have sent with Notify or Report,
+	// waiting up to `wait_ms` when it has nothing new.
+	Pull(context.Context, *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error)
 }
 
 // NewHistoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -116,12 +158,28 @@ func NewHistoryServiceHandler(svc HistoryServiceHandler, opts ...connect.Handler
 		connect.WithSchema(historyServiceMethods.ByName("Notify")),
 		connect.WithHandlerOptions(opts...),
 	)
+	historyServiceReportHandler := connect.NewUnaryHandler(
+		HistoryServiceReportProcedure,
+		svc.Report,
+		connect.WithSchema(historyServiceMethods.ByName("Report")),
+		connect.WithHandlerOptions(opts...),
+	)
+	historyServicePullHandler := connect.NewUnaryHandler(
+		HistoryServicePullProcedure,
+		svc.Pull,
+		connect.WithSchema(historyServiceMethods.ByName("Pull")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/real.v1.HistoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HistoryServiceArenasProcedure:
 			historyServiceArenasHandler.ServeHTTP(w, r)
 		case HistoryServiceNotifyProcedure:
 			historyServiceNotifyHandler.ServeHTTP(w, r)
+		case HistoryServiceReportProcedure:
+			historyServiceReportHandler.ServeHTTP(w, r)
+		case HistoryServicePullProcedure:
+			historyServicePullHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -137,4 +195,12 @@ func (UnimplementedHistoryServiceHandler) Arenas(context.Context, *connect.Reque
 
 func (UnimplementedHistoryServiceHandler) Notify(context.Context, *connect.Request[v1.NotifyRequest]) (*connect.Response[v1.NotifyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("real.v1.HistoryService.Notify is not implemented"))
+}
+
+func (UnimplementedHistoryServiceHandler) Report(context.Context, *connect.Request[v1.ReportRequest]) (*connect.Response[v1.ReportResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("real.v1.HistoryService.Report is not implemented"))
+}
+
+func (UnimplementedHistoryServiceHandler) Pull(context.Context, *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("real.v1.HistoryService.Pull is not implemented"))
 }
