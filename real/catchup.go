@@ -50,10 +50,12 @@ func (r *Real) checkUpper(ctx context.Context) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %s is not a directory", ErrUpperMissing, r.l.Upper)
 	}
-	if _, err := getXattr(r.l.Upper, MarkerXattr); err == nil {
-		return nil
-	} else if !errors.Is(err, unix.ENODATA) {
-		return fmt.Errorf("%w: marker of %s: %w", ErrUpperMissing, r.l.Upper, err)
+	for _, name := range []string{MarkerXattr, UserMarkerXattr} {
+		if _, err := getXattr(r.l.Upper, name); err == nil {
+			return nil
+		} else if !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP) {
+			return fmt.Errorf("%w: marker of %s: %w", ErrUpperMissing, r.l.Upper, err)
+		}
 	}
 	empty, err := r.ix.Empty(ctx)
 	if err != nil {
@@ -63,8 +65,17 @@ func (r *Real) checkUpper(ctx context.Context) error {
 		return fmt.Errorf("%w: %s has no %s marker but the index has files: is it the right directory, mounted?",
 			ErrUpperMissing, r.l.Upper, MarkerXattr)
 	}
-	if err := unix.Lsetxattr(r.l.Upper, MarkerXattr, []byte("1"), 0); err != nil {
-		return fmt.Errorf("mark upper %s: %w", r.l.Upper, err)
+	return markUpper(r.l.Upper)
+}
+
+// markUpper sets the marker: trusted.real.upper, and user.real.upper too
+// where user xattrs are allowed, so that an unprivileged reader (a user
+// namespace, a userxattr overlay) sees it. Either is enough.
+func markUpper(upper string) error {
+	terr := unix.Lsetxattr(upper, MarkerXattr, []byte("1"), 0)
+	uerr := unix.Lsetxattr(upper, UserMarkerXattr, []byte("1"), 0)
+	if terr != nil && uerr != nil {
+		return fmt.Errorf("mark upper %s: %w", upper, errors.Join(terr, uerr))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/realsync/real/blob"
@@ -59,6 +60,10 @@ var (
 // upper without it while the index has rows is taken for a missing upper.
 const MarkerXattr = "trusted.real.upper"
 
+// UserMarkerXattr is the same marker in the user namespace, set beside
+// MarkerXattr (and alone where trusted.* cannot be set).
+const UserMarkerXattr = "user.real.upper"
+
 // Real decodes the upper into the index and records history.
 type Real struct {
 	l      Layers
@@ -72,7 +77,21 @@ type Real struct {
 	skipped map[string]bool // paths already logged as skipped
 
 	hashed int64 // files hashed (tests check that unchanged files are not)
+
+	eventBuf     int           // user-space event queue of the watcher
+	scanEvery    time.Duration // full scans when not every dir can be watched
+	rescans      atomic.Int64  // event queue overflows answered by a rescan
+	watchLimited atomic.Bool   // the inotify watch limit was reached
+	hooks        struct {      // for tests
+		watcherCreated func() // Serve made its inotify instance
+		serving        func() // Serve watches everything and caught up
+		beforePass     func() // Serve is about to record settled paths
+	}
 }
+
+// WatchLimited reports whether Serve hit the inotify watch limit (then it
+// scans the upper periodically; raise fs.inotify.max_user_watches).
+func (r *Real) WatchLimited() bool { return r.watchLimited.Load() }
 
 // New returns a Real for the layers l, indexing into ix. remote may be nil
 // (no lower content).
@@ -83,7 +102,8 @@ func New(l Layers, ix *index.Index, remote Remote, log *slog.Logger) *Real {
 	if remote == nil {
 		remote = noRemote{}
 	}
-	return &Real{l: l, ix: ix, remote: remote, log: log, skipped: map[string]bool{}}
+	return &Real{l: l, ix: ix, remote: remote, log: log, skipped: map[string]bool{},
+		eventBuf: eventBuffer, scanEvery: DefaultScanEvery}
 }
 
 type noRemote struct{}

@@ -248,7 +248,7 @@ func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(full, &st); err != nil {
 		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
-			return fmt.Errorf("stat %s: %w", full, err)
+			return s.unreadable(p, full, err, true)
 		}
 		if root {
 			// Gone: what the ancestors move or hide here shows again.
@@ -332,7 +332,7 @@ func (s *syncer) walkDir(p string, st dirState, full string) error {
 		return nil // replaced or removed meanwhile: the watcher hears of it
 	}
 	if err != nil {
-		return fmt.Errorf("read dir %s: %w", full, err)
+		return s.unreadable(p, full, err, false)
 	}
 	for _, e := range ents {
 		child := pjoin(p, e.Name())
@@ -412,7 +412,9 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 		return nil, nil // removed meanwhile: the watcher hears of it
 	}
 	if err != nil {
-		return nil, fmt.Errorf("hash %s: %w", full, err)
+		// Unreadable (permissions, I/O error): left as indexed, reported.
+		s.r.skipOnce(full, "cannot read file, left as indexed: "+err.Error())
+		return old, nil
 	}
 	atomic.AddInt64(&s.r.hashed, 1)
 	if n != row.Size {
@@ -654,6 +656,31 @@ func pjoin(dir, name string) string {
 		return dir
 	}
 	return dir + "/" + name
+}
+
+// unreadable reports an upper entry (or dir listing) that cannot be read,
+// and leaves what the index has below it (and at it, when self) as it is:
+// missing is not deleted.
+func (s *syncer) unreadable(p, full string, err error, self bool) error {
+	s.r.skipOnce(full, "cannot read, left as indexed: "+err.Error())
+	if self {
+		if err := s.emitPendingBefore(p); err != nil {
+			return err
+		}
+		if _, err := s.oldAt(p); err != nil { // kept: not passed to change
+			return err
+		}
+	}
+	for s.pending.Len() > 0 && index.Within(s.pending[0].row.Path, p) {
+		heap.Pop(&s.pending)
+	}
+	for {
+		o, err := s.peekOld()
+		if err != nil || o == nil || !index.Within(o.Path, p) {
+			return err
+		}
+		s.old = nil
+	}
 }
 
 // vanished reports an error of an entry removed or replaced (by a

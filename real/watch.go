@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"github.com/realsync/real/index"
 	"github.com/realsync/real/tree"
@@ -29,39 +30,80 @@ const (
 // eventBuffer is the user-space event queue (on top of the kernel's).
 const eventBuffer = 1 << 16
 
+// DefaultScanEvery is how often the watcher scans the whole upper when it
+// cannot watch every directory (inotify watch limit reached).
+const DefaultScanEvery = time.Minute
+
+// watchLimitSysctl is the setting to raise when the watch limit is reached.
+const watchLimitSysctl = "fs.inotify.max_user_watches"
+
 type pendingPath struct{ first, last time.Time }
+
+// watcher is the state of one Serve: the inotify watcher, the dirs it
+// watches (to drop the watches of a renamed tree) and whether some dirs
+// could not be watched.
+type watcher struct {
+	r       *Real
+	w       *fsnotify.Watcher
+	dirs    map[string]bool // watched dirs (full paths)
+	limited bool            // some dir could not be watched: the watch limit was reached
+	pending map[scope]*pendingPath
+}
 
 // Serve watches the upper (inotify, recursively) until ctx is done, then
 // returns nil. Every settled path is re-decoded and recorded as CatchUp
 // does for a subtree. It first catches up with what changed before the
 // watches were in place; an overflowing event queue triggers a full
-// catch-up. It returns an error (ErrUpperMissing, a database error) when
-// it cannot go on recording safely.
+// catch-up. When the inotify watch limit is reached it says so (naming
+// fs.inotify.max_user_watches) and falls back to a full scan every
+// ScanEvery, trying to watch everything again each time. An unreadable
+// directory is reported and left as indexed. It returns an error
+// (ErrUpperMissing, a database error) when it cannot go on recording safely.
 func (r *Real) Serve(ctx context.Context) error {
-	w, err := fsnotify.NewBufferedWatcher(eventBuffer)
+	fw, err := fsnotify.NewBufferedWatcher(uint(r.eventBuf))
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", r.l.Upper, err)
 	}
-	defer w.Close()
-	if err := r.watchAll(w); err != nil {
+	defer fw.Close()
+	if r.hooks.watcherCreated != nil {
+		r.hooks.watcherCreated()
+	}
+	w := &watcher{r: r, w: fw, dirs: map[string]bool{}, pending: map[scope]*pendingPath{}}
+	if err := w.watchAll(); err != nil {
 		return err
 	}
 	if err := r.CatchUp(ctx); err != nil {
 		return err
 	}
-	pending := map[scope]*pendingPath{}
+	if r.hooks.serving != nil {
+		r.hooks.serving()
+	}
 	tick := time.NewTicker(settleTick)
 	defer tick.Stop()
+	var scanC <-chan time.Time
+	var scan *time.Ticker
+	defer func() {
+		if scan != nil {
+			scan.Stop()
+		}
+	}()
 	for {
+		if w.limited && scan == nil {
+			scan = time.NewTicker(r.scanEvery)
+			scanC = scan.C
+		} else if !w.limited && scan != nil {
+			scan.Stop()
+			scan, scanC = nil, nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-fw.Events:
 			if !ok {
 				return nil
 			}
-			r.event(w, ev, pending, time.Now())
-		case err, ok := <-w.Errors:
+			w.event(ev, time.Now())
+		case err, ok := <-fw.Errors:
 			if !ok {
 				return nil
 			}
@@ -70,17 +112,22 @@ func (r *Real) Serve(ctx context.Context) error {
 			}
 			// Events may be lost: watch everything again and rescan.
 			r.log.Info("rescanning the upper", "reason", err)
-			clear(pending)
-			if err := r.watchAll(w); err != nil {
+			r.rescans.Add(1)
+			if err := w.rescan(ctx); err != nil {
 				return err
 			}
-			if err := r.CatchUp(ctx); err != nil {
+		case <-scanC:
+			r.log.Info("periodic scan of the upper (not every directory is watched)")
+			if err := w.rescan(ctx); err != nil {
 				return err
 			}
 		case now := <-tick.C:
-			ready := settled(pending, now)
+			ready := settled(w.pending, now)
 			if len(ready) == 0 {
 				continue
+			}
+			if r.hooks.beforePass != nil {
+				r.hooks.beforePass()
 			}
 			if err := r.sync(ctx, ready); err != nil {
 				if ctx.Err() != nil {
@@ -92,41 +139,67 @@ func (r *Real) Serve(ctx context.Context) error {
 	}
 }
 
+// rescan watches everything again and catches up with the whole upper.
+func (w *watcher) rescan(ctx context.Context) error {
+	clear(w.pending)
+	was := w.limited
+	if err := w.watchAll(); err != nil {
+		return err
+	}
+	if was && !w.limited {
+		w.r.log.Info("every upper directory is watched again; periodic scans stop")
+	}
+	if err := w.r.CatchUp(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
 // event notes a path as pending, and watches new directories (the pass
 // that settles them scans what was created before the watch was added).
-func (r *Real) event(w *fsnotify.Watcher, ev fsnotify.Event, pending map[scope]*pendingPath, now time.Time) {
+func (w *watcher) event(ev fsnotify.Event, now time.Time) {
+	r := w.r
 	rel, err := filepath.Rel(r.l.Upper, ev.Name)
 	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
 		return
+	}
+	if ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
+		// A watched tree moved away: its watches would report events under
+		// the old name. Drop them; the new name arrives as a Create.
+		w.unwatchTree(ev.Name)
 	}
 	rel = filepath.ToSlash(rel)
 	arena, p, ok := tree.Split(r.l.Arenas, rel)
 	if !ok {
 		// A directory on the way to an arena ("music" of "music/jazz").
 		if ev.Has(fsnotify.Create) && r.aboveArena(rel) {
-			r.watchTree(w, ev.Name)
+			w.watchTree(ev.Name)
 			for _, a := range r.l.Arenas {
 				if strings.HasPrefix(a, rel+"/") {
-					r.note(pending, scope{arena: a}, now)
+					w.note(scope{arena: a}, now)
 				}
 			}
 		}
 		return
 	}
-	if ev.Has(fsnotify.Create) {
-		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
-			r.watchTree(w, ev.Name)
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Chmod) {
+		// Chmod: a dir that was unreadable may be readable now.
+		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && (ev.Has(fsnotify.Create) || !w.dirs[ev.Name]) {
+			w.watchTree(ev.Name)
 		}
 	}
-	r.note(pending, scope{arena: arena, dir: p}, now)
+	w.note(scope{arena: arena, dir: p}, now)
 }
 
-func (r *Real) note(pending map[scope]*pendingPath, sc scope, now time.Time) {
-	if pp := pending[sc]; pp != nil {
+func (w *watcher) note(sc scope, now time.Time) {
+	if pp := w.pending[sc]; pp != nil {
 		pp.last = now
 		return
 	}
-	pending[sc] = &pendingPath{first: now, last: now}
+	w.pending[sc] = &pendingPath{first: now, last: now}
 }
 
 // settled removes and returns the pending scopes that are ready, without
@@ -166,34 +239,78 @@ func (r *Real) aboveArena(rel string) bool {
 
 // watchAll watches the upper root, the dirs on the way to each arena and
 // every dir of each arena.
-func (r *Real) watchAll(w *fsnotify.Watcher) error {
-	if err := w.Add(r.l.Upper); err != nil {
+func (w *watcher) watchAll() error {
+	r := w.r
+	w.limited = false
+	if err := w.add(r.l.Upper); err != nil && !w.limited {
 		return fmt.Errorf("%w: watch %s: %w", ErrUpperMissing, r.l.Upper, err)
 	}
 	for _, a := range r.l.Arenas {
 		elems := strings.Split(a, "/")
 		for i := 1; i < len(elems); i++ {
 			d := filepath.Join(r.l.Upper, filepath.Join(elems[:i]...))
-			if err := w.Add(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := w.add(d); err != nil && !errors.Is(err, fs.ErrNotExist) && !w.limited {
 				return fmt.Errorf("watch %s: %w", d, err)
 			}
 		}
-		r.watchTree(w, r.upperPath(a, ""))
+		w.watchTree(r.upperPath(a, ""))
 	}
+	r.watchLimited.Store(w.limited)
 	return nil
 }
 
+// add watches dir. Hitting the watch limit (ENOSPC) is logged once per
+// episode and sets w.limited; an unreadable dir is logged once.
+func (w *watcher) add(dir string) error {
+	err := w.w.Add(dir)
+	switch {
+	case err == nil:
+		w.dirs[dir] = true
+		return nil
+	case errors.Is(err, unix.ENOSPC):
+		if !w.limited {
+			w.r.log.Error("inotify watch limit reached: not every upper directory is watched; raise "+watchLimitSysctl+
+				" (sysctl -w "+watchLimitSysctl+"=N, N above the number of directories in the upper); until then the upper is scanned periodically",
+				"dir", dir, "scan_every", w.r.scanEvery)
+		}
+		w.limited = true
+		w.r.watchLimited.Store(true)
+	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
+		w.r.skipOnce(dir, "directory cannot be watched (unreadable): "+err.Error())
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR):
+	default:
+		w.r.log.Warn("cannot watch directory", "dir", dir, "err", err)
+	}
+	return err
+}
+
 // watchTree watches dir and every dir under it; what vanishes meanwhile is skipped.
-func (r *Real) watchTree(w *fsnotify.Watcher, dir string) {
+func (w *watcher) watchTree(dir string) {
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if p != dir && !vanished(err) {
+				w.r.skipOnce(p, "directory cannot be read: "+err.Error())
+			}
 			return nil
 		}
 		if d.IsDir() {
-			if err := w.Add(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				r.log.Warn("cannot watch directory", "dir", p, "err", err)
+			if err := w.add(p); err != nil && w.limited {
+				return filepath.SkipAll
 			}
 		}
 		return nil
 	})
+}
+
+// unwatchTree drops the watches of dir and every dir under it.
+func (w *watcher) unwatchTree(dir string) {
+	if !w.dirs[dir] {
+		return
+	}
+	for d := range w.dirs {
+		if d == dir || strings.HasPrefix(d, dir+"/") {
+			delete(w.dirs, d)
+			w.w.Remove(d) // may be gone already (IN_IGNORED)
+		}
+	}
 }
