@@ -144,12 +144,17 @@ func mountUnrealB(b *testing.B, c *Cache) string {
 
 func mountUnrealTB(t testing.TB, c *Cache, f Fetcher, log *slog.Logger) string {
 	t.Helper()
+	return mountUnrealOpts(t, c, f, Options{}, log)
+}
+
+func mountUnrealOpts(t testing.TB, c *Cache, f Fetcher, opts Options, log *slog.Logger) string {
+	t.Helper()
 	privtest.Require(t)
 	dir := filepath.Join(t.TempDir(), "lower")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Mount(dir, c, f, log)
+	s, err := MountWith(dir, c, f, opts, log)
 	if err != nil {
 		t.Fatal(err)
 	}

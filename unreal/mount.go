@@ -28,8 +28,38 @@ type Fetcher interface {
 // invalidations after Apply (invalidate.go) are what make changes visible.
 const timeout = time.Second
 
-// maxChunk is the largest single Fetcher.ReadAt call.
-const maxChunk = 1 << 20
+// chunkSize is the unit of fetching: every Fetcher.ReadAt call reads one
+// aligned chunk (the last one of a file is shorter). Also the largest
+// kernel read (max_read) and the kernel's read-ahead.
+const chunkSize = 1 << 20
+
+// Options tune a mount; zero fields take the defaults.
+type Options struct {
+	// FetchTimeout bounds each Fetcher call (default 15 s): a peer that
+	// does not deliver a chunk in that time counts as failed and the next
+	// peer with the blob is asked. A read fails with EIO after every peer
+	// holding the blob failed, so within peers × FetchTimeout.
+	FetchTimeout time.Duration
+	// ReadAhead is how far beyond a forward read chunks are fetched
+	// (default 8 MiB, rounded down to whole chunks).
+	ReadAhead int64
+	// MaxFetches bounds the Fetcher calls in flight for the whole mount
+	// (default 16).
+	MaxFetches int
+}
+
+func (o Options) withDefaults() Options {
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = 15 * time.Second
+	}
+	if o.ReadAhead <= 0 {
+		o.ReadAhead = 8 << 20
+	}
+	if o.MaxFetches <= 0 {
+		o.MaxFetches = 16
+	}
+	return o
+}
 
 // Server is a mounted Unreal.
 type Server struct {
@@ -39,8 +69,11 @@ type Server struct {
 	dir   string
 	root  *dirNode
 	fuse  *fuse.Server
-	uid   uint32
-	gid   uint32
+	opts  Options
+	// fetches holds one token per Fetcher call in flight (MaxFetches).
+	fetches chan struct{}
+	uid     uint32
+	gid     uint32
 
 	absent absentSet  // names a Lookup answered as absent
 	dropMu sync.Mutex // serialises dropDentries
@@ -50,13 +83,20 @@ type Server struct {
 // (no fusermount), and returns once the mount is up. File data is read
 // through f. Files and directories belong to the user running the process.
 func Mount(dir string, c *Cache, f Fetcher, log *slog.Logger) (*Server, error) {
+	return MountWith(dir, c, f, Options{}, log)
+}
+
+// MountWith is Mount with options.
+func MountWith(dir string, c *Cache, f Fetcher, opts Options, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cache: c, fetch: f, log: log, dir: dir, uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}
+	opts = opts.withDefaults()
+	s := &Server{cache: c, fetch: f, log: log, dir: dir, opts: opts, fetches: make(chan struct{}, opts.MaxFetches),
+		uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}
 	s.root = &dirNode{s: s, full: ""}
 	t := timeout
-	opts := &fs.Options{
+	fopts := &fs.Options{
 		EntryTimeout: &t,
 		AttrTimeout:  &t,
 		// NegativeTimeout stays nil: a failed lookup is not cached by
@@ -71,11 +111,11 @@ func Mount(dir string, c *Cache, f Fetcher, log *slog.Logger) (*Server, error) {
 			Name:              "real",
 			AllowOther:        os.Getuid() == 0,
 			Options:           []string{"default_permissions"},
-			MaxWrite:          maxChunk, // also max_read: reads of up to 1 MiB
-			MaxReadAhead:      maxChunk,
+			MaxWrite:          chunkSize, // also max_read: reads of up to 1 MiB
+			MaxReadAhead:      chunkSize,
 		},
 	}
-	srv, err := fs.Mount(dir, s.root, opts)
+	srv, err := fs.Mount(dir, s.root, fopts)
 	if err != nil {
 		return nil, fmt.Errorf("mount unreal at %s: %w", dir, err)
 	}

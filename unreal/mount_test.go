@@ -170,8 +170,8 @@ func TestReadLargeFileInChunks(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.largest > maxChunk || f.largest == 0 {
-		t.Fatalf("largest fetch %d bytes, want 1..%d", f.largest, maxChunk)
+	if f.largest > chunkSize || f.largest == 0 {
+		t.Fatalf("largest fetch %d bytes, want 1..%d", f.largest, chunkSize)
 	}
 }
 

@@ -5,29 +5,80 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/realsync/real/blob"
 	"github.com/realsync/real/tree"
 )
 
-// errShort: a peer's content ended before the size it announced.
-var errShort = errors.New("content shorter than announced")
+// Errors of a read, logged; the reader gets EIO.
+var (
+	// errShort: a peer's content ended before the size it announced.
+	errShort = errors.New("content shorter than announced")
+	// errCorrupt: the bytes do not hash to the blob of the version.
+	errCorrupt = errors.New("content does not match its blob hash")
+)
 
 // handle is an open file: the version served at open time. Every read of
 // the handle reads that blob, so an open file never mixes two versions;
 // a new version is seen by the next open (the kernel drops the page cache
 // on open, and on NotifyContent).
+//
+// Content is fetched in aligned chunks of chunkSize bytes (the last one
+// shorter), each in one Fetcher call: a kernel read is answered from the
+// chunks it covers. When reads go forward (the kernel's own read-ahead
+// keeps them in order, give or take one chunk), the handle fetches up to
+// Options.ReadAhead bytes beyond, several chunks at once; a random read
+// fetches only what it needs. Each chunk is fetched from the current peer
+// and, when that fails or does not answer within Options.FetchTimeout, from
+// the next peer holding the same blob, which then stays current: a peer
+// failing mid-read is replaced for the rest.
+//
+// Verification: the whole content is hashed as its chunks arrive in order.
+// A file of one chunk (up to chunkSize) is checked before any byte of it is
+// served; a mismatch counts as that peer failing, and the next one is
+// asked. A larger file read from its start to its end is checked before its
+// last bytes are served: the read reaching the end fails with EIO when the
+// hash does not match, so `cat`, `cp` and the like never complete with
+// wrong bytes. Reads of a larger file that skip around are served
+// unverified (checking parts of a file needs the verified-chunk tree of
+// stage 4).
 type handle struct {
-	s     *Server
-	arena string
-	path  string
-	e     Entry
-	peers []string // the serving peer first, then the others with the same blob
+	s      *Server
+	arena  string
+	path   string
+	e      Entry
+	peers  []string // the serving peer first, then the others with the same blob
+	nchunk int64
+
+	ctx    context.Context // of the fetches; cancelled at Release
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	chunks  map[int64]*chunk
+	current int   // index in peers of the peer fetched from
+	front   int64 // highest chunk read so far + 1: where read-ahead starts
+	hashed  int64 // chunks hashed, in order; -1: verification given up
+	hasher  *blob.Hasher
+	sum     error // the verdict once all chunks are hashed: nil or errCorrupt
+
+	hashMu sync.Mutex // one goroutine hashes at a time, in chunk order
 }
 
-var _ fs.FileReader = (*handle)(nil)
+// chunk is one fetched (or being fetched) aligned piece of the content.
+type chunk struct {
+	done chan struct{} // closed when data or err is set
+	data []byte
+	err  error
+}
+
+var (
+	_ fs.FileReader   = (*handle)(nil)
+	_ fs.FileReleaser = (*handle)(nil)
+)
 
 // Open opens the served version for reading; any write access is EROFS.
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -49,54 +100,285 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 			peers = append(peers, p)
 		}
 	}
-	return &handle{s: n.s, arena: arena, path: rel, e: e, peers: peers}, 0, 0
+	return n.s.newHandle(arena, rel, e, peers), 0, 0
 }
 
-// Read reads through the Fetcher, in chunks of up to 1 MiB, from the serving
-// peer and, if that fails, from the other peers holding the same blob. If
-// no peer delivers, the read fails with EIO: never stale or short bytes.
+func (s *Server) newHandle(arena, path string, e Entry, peers []string) *handle {
+	h := &handle{s: s, arena: arena, path: path, e: e, peers: peers,
+		nchunk: (e.Size + chunkSize - 1) / chunkSize,
+		chunks: make(map[int64]*chunk), hasher: blob.NewHasher()}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if h.nchunk == 0 {
+		if e.Blob != blob.Of(nil) {
+			h.sum = fmt.Errorf("%w: empty content, blob %s", errCorrupt, e.Blob)
+		}
+	}
+	return h
+}
+
+// Release stops the fetches of the handle and frees its chunks.
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.cancel()
+	h.mu.Lock()
+	h.chunks = nil
+	h.mu.Unlock()
+	return 0
+}
+
+// Read answers a kernel read from the chunks it covers.
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off < 0 {
+		return nil, syscall.EINVAL
+	}
+	full := tree.Join(h.arena, h.path)
 	if off >= h.e.Size {
+		if h.nchunk == 0 && h.sum != nil {
+			return nil, h.s.errno("read", full, h.sum)
+		}
 		return fuse.ReadResultData(nil), 0
 	}
-	buf := dest[:min(int64(len(dest)), h.e.Size-off)]
+	end := min(off+int64(len(dest)), h.e.Size)
+	buf := dest[:end-off]
 	if err := h.read(ctx, buf, off); err != nil {
-		return nil, h.s.errno("read", tree.Join(h.arena, h.path), err)
+		return nil, h.s.errno("read", full, err)
 	}
 	return fuse.ReadResultData(buf), 0
 }
 
 func (h *handle) read(ctx context.Context, buf []byte, off int64) error {
-	var errs []error
-	for _, peer := range h.peers {
-		err := h.readFrom(ctx, peer, buf, off)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
+	end := off + int64(len(buf))
+	first, last := off/chunkSize, (end-1)/chunkSize
+	want, err := h.plan(first, last)
+	if err != nil {
+		return err
+	}
+	for i, c := range want {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
 			return ctx.Err()
 		}
-		errs = append(errs, fmt.Errorf("from %s: %w", peer, err))
+		if c.err != nil {
+			return c.err
+		}
+		idx := first + int64(i)
+		lo := max(off, idx*chunkSize)
+		hi := min(end, idx*chunkSize+int64(len(c.data)))
+		copy(buf[lo-off:hi-off], c.data[lo-idx*chunkSize:hi-idx*chunkSize])
 	}
-	return fmt.Errorf("read %d bytes at %d of blob %s: %w", len(buf), off, h.e.Blob, errors.Join(errs...))
-}
-
-func (h *handle) readFrom(ctx context.Context, peer string, buf []byte, off int64) error {
-	for done := 0; done < len(buf); {
-		chunk := buf[done:min(len(buf), done+maxChunk)]
-		n, err := h.s.fetch.ReadAt(ctx, peer, h.arena, h.path, h.e.Blob, chunk, off+int64(done))
-		if n < 0 || n > len(chunk) {
-			return fmt.Errorf("fetcher returned %d bytes for a %d-byte read", n, len(chunk))
-		}
-		done += n
-		switch {
-		case n == len(chunk):
-			// complete (an io.EOF at the very end is fine)
-		case errors.Is(err, io.EOF) || err == nil && n == 0:
-			return fmt.Errorf("%w: ends at %d, size is %d", errShort, off+int64(done), h.e.Size)
-		case err != nil:
-			return err
-		}
+	if end == h.e.Size && h.nchunk > 1 {
+		return h.verdict(ctx)
 	}
 	return nil
+}
+
+// plan returns the chunks first..last, starting the fetches of those
+// missing, and of the read-ahead when reads go forward, and forgets the
+// chunks no longer needed.
+func (h *handle) plan(first, last int64) ([]*chunk, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.chunks == nil {
+		return nil, fmt.Errorf("read after release: %w", context.Canceled)
+	}
+	// Forward: at most one chunk behind or ahead of the front.
+	forward := first >= h.front-2 && first <= h.front+1
+	want := make([]*chunk, 0, last-first+1)
+	for i := first; i <= last; i++ {
+		want = append(want, h.chunkLocked(i))
+	}
+	if last+1 > h.front {
+		h.front = last + 1
+	}
+	ahead := h.s.opts.ReadAhead / chunkSize
+	if forward {
+		for i := last + 1; i <= last+ahead && i < h.nchunk; i++ {
+			h.chunkLocked(i)
+		}
+	} else if h.hashed >= 0 && first > h.hashed+ahead+2 {
+		h.giveUpHash() // skipped ahead: the content will not be seen in order
+	}
+	// Keep the chunks still to be hashed, and those around this read and
+	// the front (concurrent kernel reads arrive slightly out of order)
+	// up to the read-ahead.
+	near := func(i, lo, hi int64) bool { return i >= lo-2 && i <= hi+ahead }
+	for i := range h.chunks {
+		if !near(i, first, last) && !near(i, h.front-1, h.front-1) && (h.hashed < 0 || i < h.hashed) {
+			delete(h.chunks, i)
+		}
+	}
+	return want, nil
+}
+
+func (h *handle) giveUpHash() {
+	h.hashed = -1
+	h.hasher = nil
+}
+
+// chunkLocked returns chunk i, starting its fetch if needed.
+func (h *handle) chunkLocked(i int64) *chunk {
+	if c, ok := h.chunks[i]; ok {
+		return c
+	}
+	c := &chunk{done: make(chan struct{})}
+	h.chunks[i] = c
+	go h.fetch(i, c)
+	return c
+}
+
+// fetch fills chunk i from the current peer, failing over to the next
+// ones; a one-chunk file is verified here.
+func (h *handle) fetch(i int64, c *chunk) {
+	size := int(min(chunkSize, h.e.Size-i*chunkSize))
+	var errs []error
+	h.mu.Lock()
+	start := h.current
+	h.mu.Unlock()
+	for k := range h.peers {
+		p := (start + k) % len(h.peers)
+		data, err := h.fetchFrom(h.peers[p], size, i*chunkSize)
+		if err == nil && h.nchunk == 1 && blob.Of(data) != h.e.Blob {
+			err = fmt.Errorf("%w: blob %s", errCorrupt, h.e.Blob)
+		}
+		if err == nil {
+			if k > 0 {
+				h.mu.Lock()
+				h.current = p // stays with the peer that answered
+				h.mu.Unlock()
+			}
+			c.data = data
+			close(c.done)
+			h.advanceHash()
+			return
+		}
+		if h.ctx.Err() != nil {
+			c.err = h.ctx.Err()
+			close(c.done)
+			return
+		}
+		h.s.log.Warn("unreal: fetch failed, trying the next peer with the blob", "path", tree.Join(h.arena, h.path),
+			"peer", h.peers[p], "offset", i*chunkSize, "err", err)
+		errs = append(errs, fmt.Errorf("from %s: %w", h.peers[p], err))
+	}
+	c.err = fmt.Errorf("read %d bytes at %d of blob %s: %w", size, i*chunkSize, h.e.Blob, errors.Join(errs...))
+	close(c.done)
+	h.advanceHash() // gives up the verification
+}
+
+// fetchFrom reads size bytes at off from peer, within FetchTimeout and
+// holding one of the mount's MaxFetches slots.
+func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, h.s.opts.FetchTimeout)
+	defer cancel()
+	select {
+	case h.s.fetches <- struct{}{}:
+		defer func() { <-h.s.fetches }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a fetch slot: %w", ctx.Err())
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	// The Fetcher should honour ctx; the deadline holds even if it does
+	// not (then its late answer goes to a buffer nobody reads).
+	buf := make([]byte, size)
+	res := make(chan result, 1)
+	go func() {
+		n, err := h.s.fetch.ReadAt(ctx, peer, h.arena, h.path, h.e.Blob, buf, off)
+		res <- result{n, err}
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no answer within %s: %w", h.s.opts.FetchTimeout, ctx.Err())
+	}
+	switch {
+	case r.n < 0 || r.n > size:
+		return nil, fmt.Errorf("fetcher returned %d bytes for a %d-byte read", r.n, size)
+	case r.n == size:
+		return buf, nil // complete (an io.EOF at the very end is fine)
+	case errors.Is(r.err, io.EOF) || r.err == nil:
+		return nil, fmt.Errorf("%w: ends at %d, size is %d", errShort, off+int64(r.n), h.e.Size)
+	default:
+		return nil, r.err
+	}
+}
+
+// advanceHash hashes the chunks that arrived, in order, and gives the
+// verdict after the last one.
+func (h *handle) advanceHash() {
+	h.hashMu.Lock()
+	defer h.hashMu.Unlock()
+	for {
+		h.mu.Lock()
+		if h.hashed < 0 || h.hashed >= h.nchunk || h.chunks == nil {
+			h.mu.Unlock()
+			return
+		}
+		c, ok := h.chunks[h.hashed]
+		if !ok {
+			h.giveUpHash() // dropped unhashed: cannot happen, see plan
+			h.mu.Unlock()
+			return
+		}
+		select {
+		case <-c.done:
+		default:
+			h.mu.Unlock()
+			return // its own fetch goroutine continues from here
+		}
+		hasher := h.hasher
+		h.mu.Unlock()
+		if c.err != nil {
+			h.mu.Lock()
+			h.giveUpHash()
+			h.mu.Unlock()
+			return
+		}
+		hasher.Write(c.data)
+		h.mu.Lock()
+		if h.hashed >= 0 {
+			h.hashed++
+			if h.hashed == h.nchunk {
+				if got := h.hasher.Sum(); got != h.e.Blob {
+					h.sum = fmt.Errorf("%w: read %s, want %s", errCorrupt, got, h.e.Blob)
+				}
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// verdict waits for the hash of the whole content, if it is being
+// computed, and returns errCorrupt when it does not match.
+func (h *handle) verdict(ctx context.Context) error {
+	for {
+		h.advanceHash()
+		h.mu.Lock()
+		if h.hashed < 0 {
+			h.mu.Unlock()
+			return nil // not read in order: not verified (see handle)
+		}
+		if h.hashed >= h.nchunk {
+			sum := h.sum
+			h.mu.Unlock()
+			if sum != nil {
+				h.s.log.Error("unreal: content from a peer does not match its blob: the read fails",
+					"path", tree.Join(h.arena, h.path), "peers", h.peers, "err", sum)
+			}
+			return sum
+		}
+		c := h.chunks[h.hashed] // present and in flight, else advanceHash moved on
+		h.mu.Unlock()
+		if c == nil {
+			return nil
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -1,0 +1,359 @@
+package unreal
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
+)
+
+// fetchCall is one Fetcher call a test fetcher saw.
+type fetchCall struct {
+	peer string
+	off  int64
+	n    int
+}
+
+// testFetcher serves data for every peer, and lets a test change the
+// answer of a peer (fail, hang, corrupt) and watch the calls.
+type testFetcher struct {
+	data []byte
+	// answer, if set, decides a call: return handled=false to serve data.
+	answer func(ctx context.Context, call fetchCall, p []byte) (n int, err error, handled bool)
+
+	mu       sync.Mutex
+	calls    []fetchCall
+	inFlight int
+	maxIn    int
+	arrived  chan struct{} // a token per call, for tests that wait for calls
+}
+
+func newTestFetcher(data []byte) *testFetcher {
+	return &testFetcher{data: data, arrived: make(chan struct{}, 1<<16)}
+}
+
+func (f *testFetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
+	call := fetchCall{peer, off, len(p)}
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.inFlight++
+	f.maxIn = max(f.maxIn, f.inFlight)
+	f.mu.Unlock()
+	f.arrived <- struct{}{}
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	if f.answer != nil {
+		if n, err, ok := f.answer(ctx, call, p); ok {
+			return n, err
+		}
+	}
+	if off >= int64(len(f.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *testFetcher) snapshot() ([]fetchCall, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fetchCall(nil), f.calls...), f.maxIn
+}
+
+func randomData(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func linkData(idx uint64, path string, data []byte) history.Entry {
+	return history.Entry{Index: idx, Kind: history.Link, Arena: "docs", Path: path, Mtime: t0,
+		Size: int64(len(data)), Blob: blob.Of(data)}
+}
+
+func mountWith(t *testing.T, c *Cache, f Fetcher, opts Options) string {
+	t.Helper()
+	return mountUnrealOpts(t, c, f, opts, testLog(t))
+}
+
+// readAll reads p in reads of size bufSize, like cat.
+func readAll(p string, bufSize int) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	_, err = io.CopyBuffer(&out, struct{ io.Reader }{f}, make([]byte, bufSize))
+	return out.Bytes(), err
+}
+
+// A sequential read fetches whole aligned chunks, several ahead at once,
+// and never more at once than MaxFetches.
+func TestReadAheadSequential(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 20<<20+12345)
+	f := newTestFetcher(data)
+	// The first call waits for a second one to arrive: only read-ahead
+	// (fetching beyond what the kernel asked for) can make it come.
+	var once sync.Once
+	parallel := make(chan bool, 1)
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		once.Do(func() {
+			select {
+			case <-f.arrived: // its own token
+			default:
+			}
+			select {
+			case <-f.arrived:
+				parallel <- true
+			case <-time.After(10 * time.Second):
+				parallel <- false
+			}
+		})
+		return 0, nil, false
+	}
+	mustApply(t, c, "alice", linkData(1, "big.bin", data))
+	dir := mountWith(t, c, f, Options{MaxFetches: 3, ReadAhead: 4 << 20})
+	got, err := readAll(filepath.Join(dir, "docs", "big.bin"), 64<<10)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v; want the %d bytes", len(got), err, len(data))
+	}
+	if !<-parallel {
+		t.Fatal("no second fetch while the first was in flight: no read-ahead")
+	}
+	calls, maxIn := f.snapshot()
+	seen := map[int64]bool{}
+	for _, cl := range calls {
+		if cl.off%chunkSize != 0 || (cl.n != chunkSize && cl.off+int64(cl.n) != int64(len(data))) {
+			t.Fatalf("fetch of %d bytes at %d: not one aligned chunk", cl.n, cl.off)
+		}
+		if seen[cl.off] {
+			t.Fatalf("chunk at %d fetched twice", cl.off)
+		}
+		seen[cl.off] = true
+	}
+	if maxIn > 3 {
+		t.Fatalf("%d fetches in flight at once, MaxFetches is 3", maxIn)
+	}
+}
+
+// The serving peer fails mid-read: another peer with the same blob serves
+// the rest, and the bytes are right.
+func TestReadFailoverMidRead(t *testing.T) {
+	for _, how := range []string{"error", "hang"} {
+		t.Run(how, func(t *testing.T) {
+			c := newCache(t)
+			data := randomData(t, 10<<20)
+			f := newTestFetcher(data)
+			var mu sync.Mutex
+			served := 0
+			f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+				if call.peer != "alice" {
+					return 0, nil, false
+				}
+				mu.Lock()
+				served++
+				n := served
+				mu.Unlock()
+				if n <= 3 {
+					return 0, nil, false
+				}
+				if how == "hang" {
+					<-ctx.Done()
+					return 0, ctx.Err(), true
+				}
+				return 0, errors.New("connection reset"), true
+			}
+			mustApply(t, c, "alice", linkData(1, "f.bin", data))
+			mustApply(t, c, "bob", linkData(1, "f.bin", data))
+			dir := mountWith(t, c, f, Options{FetchTimeout: 200 * time.Millisecond})
+			got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes, %v; want the %d bytes", len(got), err, len(data))
+			}
+			calls, _ := f.snapshot()
+			bob := 0
+			for _, cl := range calls {
+				if cl.peer == "bob" {
+					bob++
+				}
+			}
+			if bob == 0 {
+				t.Fatal("bob served nothing")
+			}
+		})
+	}
+}
+
+// No peer answers: the read fails with EIO instead of hanging.
+func TestReadNoPeerAnswersIsEIO(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 3<<20)
+	f := newTestFetcher(data)
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		<-ctx.Done()
+		return 0, ctx.Err(), true
+	}
+	mustApply(t, c, "alice", linkData(1, "f.bin", data))
+	mustApply(t, c, "bob", linkData(1, "f.bin", data))
+	dir := mountWith(t, c, f, Options{FetchTimeout: 100 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		_, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("read with no peer answering: %v, want EIO", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("read still hanging after 30 s with a 100 ms fetch timeout and 2 peers")
+	}
+}
+
+// Bytes that do not hash to the blob are never served as the file.
+func TestReadCorruptContent(t *testing.T) {
+	corrupt := func(data []byte, from string) func(context.Context, fetchCall, []byte) (int, error, bool) {
+		return func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+			if call.peer != from {
+				return 0, nil, false
+			}
+			n := copy(p, data[call.off:])
+			p[n/2] ^= 0xff // same length, one byte flipped
+			if n < len(p) {
+				return n, io.EOF, true
+			}
+			return n, nil, true
+		}
+	}
+	t.Run("small file, another peer has it right", func(t *testing.T) {
+		c := newCache(t)
+		data := randomData(t, 100<<10)
+		f := newTestFetcher(data)
+		f.answer = corrupt(data, "alice")
+		mustApply(t, c, "alice", linkData(1, "f.bin", data))
+		mustApply(t, c, "bob", linkData(1, "f.bin", data))
+		dir := mountWith(t, c, f, Options{})
+		// Even a read of the first bytes only gets verified bytes.
+		fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fd.Close()
+		head := make([]byte, 4096)
+		if _, err := io.ReadFull(fd, head); err != nil || !bytes.Equal(head, data[:4096]) {
+			t.Fatalf("first 4 KiB: %v, or not bob's right bytes", err)
+		}
+	})
+	t.Run("small file, only a corrupt peer", func(t *testing.T) {
+		c := newCache(t)
+		data := randomData(t, 100<<10)
+		f := newTestFetcher(data)
+		f.answer = corrupt(data, "alice")
+		mustApply(t, c, "alice", linkData(1, "f.bin", data))
+		dir := mountWith(t, c, f, Options{})
+		fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fd.Close()
+		if _, err := fd.Read(make([]byte, 10)); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("reading 10 bytes of a corrupt small file: %v, want EIO", err)
+		}
+	})
+	t.Run("large file read to the end", func(t *testing.T) {
+		c := newCache(t)
+		data := randomData(t, 5<<20+7)
+		f := newTestFetcher(data)
+		f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+			n := copy(p, data[call.off:])
+			if call.off == 2*chunkSize {
+				p[100] ^= 1
+			}
+			if n < len(p) {
+				return n, io.EOF, true
+			}
+			return n, nil, true
+		}
+		mustApply(t, c, "alice", linkData(1, "f.bin", data))
+		dir := mountWith(t, c, f, Options{})
+		got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("read of a corrupt 5 MiB file to the end: %d bytes, %v; want EIO", len(got), err)
+		}
+		if len(got) >= len(data) {
+			t.Fatalf("%d bytes delivered: the last ones must be held back", len(got))
+		}
+	})
+}
+
+// An empty file reads as empty; a non-empty one whose first peer is gone
+// and whose other holders do not exist is EIO (see TestReadFailingFetcherIsEIO).
+func TestReadEmptyFile(t *testing.T) {
+	c := newCache(t)
+	mustApply(t, c, "alice", linkData(1, "empty", nil))
+	dir := mountWith(t, c, newTestFetcher(nil), Options{})
+	if b, err := os.ReadFile(filepath.Join(dir, "docs", "empty")); err != nil || len(b) != 0 {
+		t.Fatalf("empty file: %q, %v", b, err)
+	}
+}
+
+// Many files read at once never exceed MaxFetches calls in flight.
+func TestReadConcurrencyBounded(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 6<<20)
+	f := newTestFetcher(data)
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		time.Sleep(2 * time.Millisecond) // let calls overlap
+		return 0, nil, false
+	}
+	for i := range 6 {
+		mustApply(t, c, "alice", linkData(uint64(i+1), fmt.Sprintf("f%d", i), data))
+	}
+	dir := mountWith(t, c, f, Options{MaxFetches: 4})
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := readAll(filepath.Join(dir, "docs", fmt.Sprintf("f%d", i)), 1<<20)
+			if err == nil && !bytes.Equal(got, data) {
+				err = fmt.Errorf("f%d: wrong bytes", i)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, maxIn := f.snapshot(); maxIn > 4 {
+		t.Fatalf("%d fetches in flight, MaxFetches is 4", maxIn)
+	}
+}
