@@ -75,6 +75,11 @@ type Server struct {
 	uid     uint32
 	gid     uint32
 
+	statMu     sync.Mutex // the counts statfs reports, and when they were taken
+	statAt     time.Time
+	statFiles  uint64
+	statBlocks uint64
+
 	absent absentSet  // names a Lookup answered as absent
 	dropMu sync.Mutex // serialises dropDentries
 }
@@ -113,6 +118,7 @@ func MountWith(dir string, c *Cache, f Fetcher, opts Options, log *slog.Logger) 
 			Options:           []string{"default_permissions"},
 			MaxWrite:          chunkSize, // also max_read: reads of up to 1 MiB
 			MaxReadAhead:      chunkSize,
+			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP, // mmap of FOPEN_DIRECT_IO files (see Open)
 		},
 	}
 	srv, err := fs.Mount(dir, s.root, fopts)

@@ -88,6 +88,8 @@ func TestMountIsReadOnly(t *testing.T) {
 	for name, op := range map[string]func() error{
 		"create":    func() error { return os.WriteFile(filepath.Join(dir, "docs", "new"), nil, 0o644) },
 		"open rw":   func() error { f, err := os.OpenFile(a, os.O_RDWR, 0); f.Close(); return err },
+		"open w":    func() error { f, err := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0); f.Close(); return err },
+		"chown":     func() error { return os.Chown(a, 1, 1) },
 		"truncate":  func() error { return os.Truncate(a, 0) },
 		"mkdir":     func() error { return os.Mkdir(filepath.Join(dir, "docs", "d"), 0o755) },
 		"unlink":    func() error { return os.Remove(a) },

@@ -100,7 +100,12 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 			peers = append(peers, p)
 		}
 	}
-	return n.s.newHandle(arena, rel, e, peers), 0, 0
+	// FOPEN_DIRECT_IO: reads come to the handle and are not clamped to
+	// the inode's size, which another open's getattr may have moved to a
+	// newer version meanwhile; so every open reads exactly its version,
+	// whole (TestMergedViewNeverMixesVersions). mmap still works
+	// (CAP_DIRECT_IO_ALLOW_MMAP); the read-ahead is ours.
+	return n.s.newHandle(arena, rel, e, peers), fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (s *Server) newHandle(arena, path string, e Entry, peers []string) *handle {

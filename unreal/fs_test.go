@@ -1,0 +1,76 @@
+package unreal
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/realsync/real/blob"
+	"golang.org/x/sys/unix"
+)
+
+func TestStatfs(t *testing.T) {
+	c := newCache(t)
+	mustApply(t, c, "alice", link(1, "docs", "a.txt", strings.Repeat("a", 10000), t0), link(2, "docs", "b.txt", "b", t0))
+	dir := mountUnreal(t, c, newFetcher())
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Join(dir, "docs", "a.txt"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Namelen != 255 || st.Bsize != statfsBlock || st.Flags&unix.ST_RDONLY == 0 {
+		t.Fatalf("statfs: namelen %d bsize %d flags %#x; want 255, %d, read-only", st.Namelen, st.Bsize, st.Flags, statfsBlock)
+	}
+	if st.Files != 2 || st.Blocks != 3 || st.Bfree != 0 || st.Bavail != 0 {
+		t.Fatalf("statfs: %d files %d blocks %d free; want 2 files, 3 blocks of 4 KiB, none free", st.Files, st.Blocks, st.Bfree)
+	}
+}
+
+// getfattr on the merged view shows which peers have a remote file and
+// its blob; a local file has neither.
+func TestXattrsInMergedView(t *testing.T) {
+	c, _, o := setupOverlay(t)
+	mustApply(t, c, "bob", link(1, "docs", "remote/seed.txt", "seed", t0))
+	p := filepath.Join(o.merged, "docs", "remote", "seed.txt")
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(p, "user.real.peers", buf)
+	if err != nil || string(buf[:n]) != "alice,bob" {
+		t.Fatalf("user.real.peers = %q, %v", buf[:n], err)
+	}
+	n, err = unix.Getxattr(p, "user.real.blob", buf)
+	if err != nil || string(buf[:n]) != blob.Of([]byte("seed")).String() {
+		t.Fatalf("user.real.blob = %q, %v", buf[:n], err)
+	}
+	n, err = unix.Listxattr(p, buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "user.real.blob\x00") || !strings.Contains(string(buf[:n]), "user.real.peers\x00") {
+		t.Fatalf("listxattr = %q, %v", buf[:n], err)
+	}
+	// The size query (empty buffer) answers the length, as getfattr uses it.
+	if n, err := unix.Getxattr(p, "user.real.peers", nil); err != nil || n != len("alice,bob") {
+		t.Fatalf("size query: %d, %v", n, err)
+	}
+	if _, err := unix.Getxattr(filepath.Join(o.merged, "docs", "local.txt"), "user.real.blob", buf); err != unix.ENODATA {
+		t.Fatalf("user.real.blob of a local file: %v, want ENODATA", err)
+	}
+}
+
+// Files open with FOPEN_DIRECT_IO can still be mapped (programs and
+// libraries are run from the merged view): through the Unreal and the overlay.
+func TestMmap(t *testing.T) {
+	c, f, o := setupOverlay(t)
+	content := strings.Repeat("mapped ", 3000)
+	f.add(content)
+	mustApply(t, c, "alice", link(2, "docs", "remote/m.bin", content, t0))
+	fd, err := unix.Open(filepath.Join(o.merged, "docs", "remote", "m.bin"), unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	m, err := unix.Mmap(fd, 0, len(content), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	defer unix.Munmap(m)
+	if string(m) != content {
+		t.Fatal("mapped bytes differ from the content")
+	}
+}

@@ -1,0 +1,57 @@
+package unreal
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// statfsBlock is the block size statfs reports.
+const statfsBlock = 4096
+
+// statfsMaxAge is how long the counts statfs reports are reused: they take
+// a scan of the entries, and df does not need them exact.
+const statfsMaxAge = 10 * time.Second
+
+var (
+	_ fs.NodeStatfser = (*dirNode)(nil)
+	_ fs.NodeStatfser = (*fileNode)(nil)
+)
+
+func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return n.s.statfs(ctx, out)
+}
+
+func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return n.s.statfs(ctx, out)
+}
+
+// statfs answers statfs(2): a read-only filesystem as large as the content
+// peers report (blocks and files used, none free), names up to 255 bytes.
+// The kernel adds ST_RDONLY from the mount flags.
+func (s *Server) statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	s.statMu.Lock()
+	defer s.statMu.Unlock()
+	if time.Since(s.statAt) > statfsMaxAge {
+		var files int64
+		var bytes float64
+		err := s.cache.db.QueryRowContext(ctx, `SELECT count(*), total(size) FROM unreal_entries`).Scan(&files, &bytes)
+		if err != nil {
+			return s.errno("statfs", "", fmt.Errorf("count entries: %w", err))
+		}
+		s.statFiles, s.statBlocks = uint64(files), uint64(bytes+statfsBlock-1)/statfsBlock
+		s.statAt = time.Now()
+	}
+	*out = fuse.StatfsOut{
+		Blocks:  s.statBlocks,
+		Files:   s.statFiles,
+		Bsize:   statfsBlock,
+		Frsize:  statfsBlock,
+		NameLen: 255,
+	}
+	return 0
+}
