@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"embed"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/realsync/real/config"
@@ -37,6 +39,9 @@ const (
 	WorkDir  = "work"
 	LowerDir = "lower"
 )
+
+//go:embed schema/*.sql
+var schema embed.FS
 
 // Sentinel errors of Run, for callers that explain or map them to exit codes.
 var (
@@ -144,10 +149,15 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := sqlitedb.Migrate(ctx, db, "daemon", schema, "schema"); err != nil {
+		return fmt.Errorf("open daemon tables: %w", err)
+	}
 
 	peers := make([]rpc.Peer, 0, len(cfg.Peers))
 	clients := map[string]*rpc.Client{}
+	states := peerSet{}
 	for _, p := range cfg.Peers {
+		states[p.Name] = newPeerState(p.Name, p.Address)
 		k, err := identity.ParsePublicKey(p.Key)
 		if err != nil {
 			return fmt.Errorf("peer %s: %w", p.Name, err)
@@ -166,13 +176,15 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	loc := real.New(real.Layers{Upper: upper, Lower: lower, Arenas: arenas}, ix, remote{cache}, log.With("component", "real"))
 
+	recv := &receiver{cache: cache, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
+	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source")}
 	var srv *rpc.Server
 	if cfg.Listen != "" {
 		srv, err = rpc.NewServer(rpc.ServerConfig{
 			Listen:  cfg.Listen,
 			Key:     key,
 			Peers:   peers,
-			History: historyHandler{cache: cache, arenas: arenas},
+			History: historyHandler{recv, src},
 			Store:   storeHandler{loc: loc},
 			Log:     log.With("component", "server"),
 		})
@@ -220,10 +232,27 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("catch-up: %w", err)
 	}
 
+	ctl, err := rpc.ListenControl(filepath.Join(store, rpc.ControlName),
+		&control{name: cfg.Name, arenas: arenas, started: time.Now(), ix: ix, cache: cache, db: db, src: src, peers: states, order: cfg.Peers},
+		log.With("component", "control"))
+	if err != nil {
+		if srv != nil {
+			srv.Shutdown(context.Background())
+		}
+		return err
+	}
+
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(clients))
+	errc := make(chan error, 3+2*len(clients))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ctl.Serve(runCtx); err != nil {
+			errc <- err
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -241,11 +270,16 @@ func Run(ctx context.Context, o Options) (err error) {
 		}()
 	}
 	for name, c := range clients {
-		s := &sender{peer: name, client: c, ix: ix, log: log.With("component", "sender", "to", name)}
-		wg.Add(1)
+		s := &sender{peer: states[name], client: c, ix: ix, src: src, log: log.With("component", "sender", "to", name)}
+		p := &puller{peer: states[name], client: c, recv: recv, log: log.With("component", "puller", "from", name)}
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			s.run(runCtx)
+		}()
+		go func() {
+			defer wg.Done()
+			p.run(runCtx)
 		}()
 	}
 

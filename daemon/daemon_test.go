@@ -34,6 +34,13 @@ type peer struct {
 // nothing is left mounted.
 func household(t testing.TB, names ...string) map[string]*peer {
 	t.Helper()
+	return householdWith(t, nil, names...)
+}
+
+// householdWith is household with edit applied to every peer's config
+// before it is saved (edit may be nil).
+func householdWith(t testing.TB, edit func(*config.Config), names ...string) map[string]*peer {
+	t.Helper()
 	privtest.Require(t)
 	top := t.TempDir()
 	ps := map[string]*peer{}
@@ -64,6 +71,9 @@ func household(t testing.TB, names ...string) map[string]*peer {
 			if o != p {
 				cfg.Peers = append(cfg.Peers, config.Peer{Name: o.name, Address: o.addr, Key: keys[o.name]})
 			}
+		}
+		if edit != nil {
+			edit(cfg)
 		}
 		if err := cfg.Save(p.store); err != nil {
 			t.Fatal(err)

@@ -7,36 +7,16 @@ import (
 	"os"
 
 	"github.com/realsync/real/blob"
-	"github.com/realsync/real/history"
 	real "github.com/realsync/real/real"
 	"github.com/realsync/real/rpc"
 	"github.com/realsync/real/unreal"
 )
 
-// historyHandler receives other peers' history into the Unreal cache.
+// historyHandler serves HistoryService: the receiving side (Arenas,
+// Notify, Report) and the sending side for callers we cannot call (Pull).
 type historyHandler struct {
-	cache  *unreal.Cache
-	arenas []string
-}
-
-// Arenas tells a caller to report every arena this peer has, and from where.
-func (h historyHandler) Arenas(ctx context.Context, peer string) ([]string, uint64, error) {
-	p, err := h.cache.Progress(ctx, peer)
-	if err != nil {
-		return nil, 0, err
-	}
-	return h.arenas, p, nil
-}
-
-func (h historyHandler) Notify(ctx context.Context, peer string, batch []history.Entry) (uint64, error) {
-	p, err := h.cache.Apply(ctx, peer, batch)
-	switch {
-	case errors.Is(err, unreal.ErrUnknownArena):
-		return 0, fmt.Errorf("%w: %v", rpc.ErrUnknownArena, err)
-	case errors.Is(err, unreal.ErrBadIndex):
-		return 0, fmt.Errorf("%w: %v", rpc.ErrInvalid, err)
-	}
-	return p, err
+	*receiver
+	*source
 }
 
 // storeHandler serves this peer's local files to the others.

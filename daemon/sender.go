@@ -14,60 +14,101 @@ import (
 // BatchSize is how many history entries one Notify carries at most.
 const BatchSize = 1000
 
-// refresh is how often an idle sender asks the peer again which arenas it wants.
-const refresh = 30 * time.Second
+// Timing of the conversation with a peer.
+const (
+	refresh     = 30 * time.Second // how often an idle sender asks the peer again which arenas it wants
+	callTimeout = 2 * time.Minute  // one Arenas, Notify or Report call
+	firstRetry  = 100 * time.Millisecond
+	maxRetry    = 10 * time.Second
+)
 
 // sender sends this peer's history to one other peer: it asks which arenas
 // the peer wants and from which index on (the receiver's stored progress is
 // the truth, so a receiver that lost its state gets everything again), then
-// sends batches as history grows. Failures back off exponentially with jitter.
+// sends batches as history grows, or a full report when the peer asks for
+// one or its part of the history was trimmed. Each call has a timeout, so
+// a stalled peer holds up only its own sender. Failures back off
+// exponentially with jitter.
 type sender struct {
-	peer   string
+	peer   *peerState
 	client *rpc.Client
 	ix     *index.Index
+	src    *source
 	log    *slog.Logger
 }
 
 func (s *sender) run(ctx context.Context) {
-	const first = 100 * time.Millisecond
-	backoff := first
+	retry(ctx, s.log, s.session)
+}
+
+// retry runs session until ctx is done, waiting between failed sessions
+// with exponential backoff and jitter; a session that connected resets it.
+func retry(ctx context.Context, log *slog.Logger, session func(context.Context) (bool, error)) {
+	backoff := firstRetry
 	for ctx.Err() == nil {
-		connected, err := s.session(ctx)
+		connected, err := session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if connected {
-			backoff = first
+			backoff = firstRetry
 		}
 		if errors.Is(err, errRefresh) {
 			continue
 		}
-		s.log.Info("peer not reachable; retrying", "err", err, "in", backoff)
 		d := backoff/2 + rand.N(backoff/2+1)
+		log.Info("peer not reachable; retrying", "err", err, "in", d)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(d):
 		}
-		backoff = min(backoff*2, 10*time.Second)
+		backoff = min(backoff*2, maxRetry)
 	}
 }
 
 // errRefresh ends an idle session so that the next one asks Arenas again.
 var errRefresh = errors.New("refresh arenas")
 
+// call runs f with the call timeout and records the outcome.
+func (s *sender) call(ctx context.Context, f func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	err := f(cctx)
+	if ctx.Err() == nil {
+		s.peer.contact(err)
+	}
+	return err
+}
+
 // session sends until an error, a refresh or ctx is done. connected reports
 // whether the peer answered at all.
 func (s *sender) session(ctx context.Context) (connected bool, err error) {
-	arenas, after, err := s.client.Arenas(ctx)
-	if err != nil {
+	defer s.peer.setPushing(false)
+	var w rpc.Wants
+	if err := s.call(ctx, func(ctx context.Context) (err error) { w, err = s.client.Wants(ctx); return err }); err != nil {
 		return false, err
 	}
-	want := make(map[string]bool, len(arenas))
-	for _, a := range arenas {
+	s.peer.setPushing(true)
+	want := make(map[string]bool, len(w.Arenas))
+	for _, a := range w.Arenas {
 		want[a] = true
 	}
-	s.log.Debug("connected", "arenas", arenas, "resume_after", after)
+	report, rp, err := s.src.start(ctx, s.peer.name, w.CatchUp, w.Progress)
+	if err != nil {
+		return true, err
+	}
+	after := w.Progress
+	if report {
+		if err := s.sendReport(ctx, w.Arenas, rp); err != nil {
+			return true, err
+		}
+		after = rp
+		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
+			return true, err
+		}
+	}
+	s.log.Debug("connected", "arenas", w.Arenas, "resume_after", after, "report", report)
 	asked := time.Now()
 	for {
 		changed := s.ix.Changed()
@@ -76,8 +117,8 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 			return true, err
 		}
 		if len(entries) == 0 {
-			if err := s.ix.SetAcked(ctx, s.peer, after); err != nil {
-				return true, err
+			if err := s.src.trim(ctx); err != nil {
+				s.log.Warn("trimming history", "err", err)
 			}
 			if time.Since(asked) > refresh {
 				return true, errRefresh
@@ -86,6 +127,8 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 			case <-ctx.Done():
 				return true, ctx.Err()
 			case <-changed:
+			case <-s.peer.kick:
+				return true, errRefresh
 			case <-time.After(refresh):
 			}
 			continue
@@ -98,14 +141,40 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 		}
 		last := entries[len(entries)-1].Index
 		if len(batch) > 0 {
-			if _, err := s.client.Notify(ctx, batch); err != nil {
+			if err := s.call(ctx, func(ctx context.Context) error { _, err := s.client.Notify(ctx, batch); return err }); err != nil {
 				return true, err
 			}
+			s.peer.sent.Add(uint64(len(batch)))
 			s.log.Debug("sent", "entries", len(batch), "through", last)
 		}
 		after = last
-		if err := s.ix.SetAcked(ctx, s.peer, after); err != nil {
+		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
 			return true, err
 		}
+	}
+}
+
+// sendReport sends a full report standing for history up to rp.
+func (s *sender) sendReport(ctx context.Context, arenas []string, rp uint64) error {
+	s.log.Info("sending a full report", "stands_for", rp)
+	var cursor uint64
+	for first := true; ; first = false {
+		entries, done, err := s.src.report(ctx, arenas, cursor, BatchSize)
+		if err != nil {
+			return err
+		}
+		r := rpc.Report{Begin: first, Entries: entries, End: done}
+		if first || done {
+			r.Progress = rp
+		}
+		if err := s.call(ctx, func(ctx context.Context) error { return s.client.Report(ctx, r) }); err != nil {
+			return err
+		}
+		s.peer.sent.Add(uint64(len(entries)))
+		if done {
+			s.peer.reportsSent.Add(1)
+			return nil
+		}
+		cursor = entries[len(entries)-1].Index
 	}
 }

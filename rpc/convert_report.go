@@ -19,8 +19,8 @@ func checkReport(r *Report, now time.Time) error {
 			return fmt.Errorf("%w: report: notification %d (index %d): %s %q: a report lists files only (Link, Available)", ErrInvalid, i, e.Index, e.Kind, e.Path)
 		}
 	}
-	if !r.End && r.Progress != 0 {
-		return fmt.Errorf("%w: report: progress %d without end", ErrInvalid, r.Progress)
+	if !r.Begin && !r.End && r.Progress != 0 {
+		return fmt.Errorf("%w: report: progress %d without begin or end", ErrInvalid, r.Progress)
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ type Wants struct {
 // what was staged, Entries are files the sender has (Link/Available, indexes
 // of the history entries they come from, strictly increasing), End replaces
 // everything the receiver had from the sender by the report and sets its
-// progress to Progress.
+// progress to Progress (which Begin may announce too).
 type Report struct {
 	Begin    bool
 	Entries  []history.Entry

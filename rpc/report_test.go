@@ -104,7 +104,7 @@ func TestReportAndPullRefuseBadInput(t *testing.T) {
 		words string
 	}{
 		{"unlink in report", &realv1.ReportRequest{Notifications: []*realv1.Notification{unlink}}, "files only"},
-		{"progress without end", &realv1.ReportRequest{Progress: 3}, "without end"},
+		{"progress without end", &realv1.ReportRequest{Progress: 3}, "without begin or end"},
 		{"bad path", &realv1.ReportRequest{Notifications: []*realv1.Notification{func() *realv1.Notification { n := wire(); n.Path = "../x"; return n }()}}, `"../x"`},
 	} {
 		_, err := c.history.Report(ctx, connect.NewRequest(tc.req))

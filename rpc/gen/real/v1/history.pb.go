@@ -223,7 +223,8 @@ type ReportRequest struct {
 	// Ends the report: the callee replaces everything it had from the caller
 	// by what was reported, and its progress becomes `progress`.
 	End bool `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
-	// The last history index the report stands for (with end).
+	// The last history index the report stands for (with begin, to announce
+	// it; with end, to apply it).
 	Progress      uint64 `protobuf:"varint,4,opt,name=progress,proto3" json:"progress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/realsync/real/history"
+	"github.com/realsync/real/rpc"
+	"github.com/realsync/real/unreal"
+)
+
+// receiver applies other peers' history to the Unreal cache: batches
+// (Notify, or Pull replies) and full reports.
+type receiver struct {
+	cache  *unreal.Cache
+	db     *sql.DB
+	arenas []string
+	peers  peerSet
+	log    *slog.Logger
+}
+
+func (r *receiver) peer(name string) *peerState {
+	if p, ok := r.peers[name]; ok {
+		return p
+	}
+	return newPeerState(name, "") // not configured: rpc refuses it before
+}
+
+// Arenas tells a caller to report every arena this peer has, and from where.
+func (r *receiver) Arenas(ctx context.Context, peer string) ([]string, uint64, error) {
+	p, err := r.cache.Progress(ctx, peer)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.peer(peer).contact(nil)
+	return r.arenas, p, nil
+}
+
+// NeedsReport: a report was cut short, or an arena was added since the
+// peer's progress was recorded (its earlier history of that arena was
+// never asked for).
+func (r *receiver) NeedsReport(ctx context.Context, peer string) (bool, error) {
+	if open, err := r.cache.CatchingUp(ctx, peer); err != nil || open {
+		return open, err
+	}
+	p, err := r.cache.Progress(ctx, peer)
+	if err != nil {
+		return false, err
+	}
+	if p == 0 { // everything will come from the start
+		return false, r.recordArenas(ctx, peer)
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT arena FROM daemon_peer_arenas WHERE peer = ?`, peer)
+	if err != nil {
+		return false, fmt.Errorf("arenas of %s: %w", peer, err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return false, fmt.Errorf("arenas of %s: %w", peer, err)
+		}
+		have[a] = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("arenas of %s: %w", peer, err)
+	}
+	for _, a := range r.arenas {
+		if !have[a] {
+			r.log.Info("arena added since the last exchange: asking for a full report", "from", peer, "arena", a)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// recordArenas notes that the peer's progress stands for every configured arena.
+func (r *receiver) recordArenas(ctx context.Context, peer string) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record arenas of %s: %w", peer, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM daemon_peer_arenas WHERE peer = ?`, peer); err != nil {
+		return fmt.Errorf("record arenas of %s: %w", peer, err)
+	}
+	for _, a := range r.arenas {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO daemon_peer_arenas (peer, arena) VALUES (?, ?)`, peer, a); err != nil {
+			return fmt.Errorf("record arenas of %s: %w", peer, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record arenas of %s: %w", peer, err)
+	}
+	return nil
+}
+
+// Notify applies a batch in one transaction (unreal.Cache.Apply); entries
+// at or below the peer's progress were applied before and are skipped.
+func (r *receiver) Notify(ctx context.Context, peer string, batch []history.Entry) (uint64, error) {
+	ps := r.peer(peer)
+	ps.recvMu.Lock()
+	defer ps.recvMu.Unlock()
+	before, err := r.cache.Progress(ctx, peer)
+	if err != nil {
+		return 0, err
+	}
+	p, err := r.cache.Apply(ctx, peer, batch)
+	if err != nil {
+		return 0, cacheError(err)
+	}
+	var fresh uint64
+	for i := range batch {
+		if batch[i].Index > before {
+			fresh++
+		}
+	}
+	ps.received.Add(fresh)
+	ps.duplicates.Add(uint64(len(batch)) - fresh)
+	ps.contact(nil)
+	return p, nil
+}
+
+// Report applies one part of a full report (unreal's mark and sweep).
+func (r *receiver) Report(ctx context.Context, peer string, rep rpc.Report) error {
+	ps := r.peer(peer)
+	ps.recvMu.Lock()
+	defer ps.recvMu.Unlock()
+	if rep.Begin {
+		r.log.Info("full report from a peer begins", "from", peer, "stands_for", rep.Progress)
+		if err := r.cache.BeginCatchUp(ctx, peer); err != nil {
+			return cacheError(err)
+		}
+	}
+	if len(rep.Entries) > 0 {
+		if err := r.cache.CatchUpReport(ctx, peer, rep.Entries); err != nil {
+			return cacheError(err)
+		}
+		ps.received.Add(uint64(len(rep.Entries)))
+	}
+	if rep.End {
+		res, err := r.cache.EndCatchUp(ctx, peer, rep.Progress)
+		if err != nil {
+			return cacheError(err)
+		}
+		if err := r.recordArenas(ctx, peer); err != nil {
+			return err
+		}
+		ps.reportsRecv.Add(1)
+		r.log.Info("full report from a peer applied", "from", peer, "progress", rep.Progress,
+			"added", res.Added, "changed", res.Changed, "removed", res.Removed)
+	}
+	ps.contact(nil)
+	return nil
+}
+
+// cacheError maps the cache's refusals to the protocol's sentinels.
+func cacheError(err error) error {
+	switch {
+	case errors.Is(err, unreal.ErrUnknownArena):
+		return fmt.Errorf("%w: %v", rpc.ErrUnknownArena, err)
+	case errors.Is(err, unreal.ErrBadIndex), errors.Is(err, unreal.ErrBadEntry):
+		return fmt.Errorf("%w: %v", rpc.ErrInvalid, err)
+	case errors.Is(err, unreal.ErrNoCatchUp):
+		return fmt.Errorf("%w: a report part without its beginning: %v", rpc.ErrInvalid, err)
+	}
+	return err
+}

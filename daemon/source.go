@@ -1,0 +1,343 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
+	"github.com/realsync/real/index"
+	"github.com/realsync/real/rpc"
+)
+
+// source is the sending side of this peer's history, shared by the push
+// senders and the Pull handler: where a peer resumes, full reports, and
+// trimming.
+//
+// Trimming: once every configured peer acknowledged the history up to T,
+// the entries up to T are folded into daemon_base (the files they leave this
+// peer with) and deleted from index_history, in one transaction. A peer
+// whose progress is below the trimmed index (or above our last one: our
+// store started again) gets a full report instead: base plus the history
+// after it, folded, which is the same state the whole history would give.
+type source struct {
+	ix    *index.Index
+	db    *sql.DB
+	peers peerSet
+	log   *slog.Logger
+
+	// mu: trimming (write) against reading history or a report (read),
+	// so a reader never sees an entry both in base and history, or in none.
+	mu sync.RWMutex
+}
+
+// trimmed returns the index up to which history was trimmed.
+func (s *source) trimmed(ctx context.Context) (uint64, error) {
+	var t int64
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT through FROM daemon_trim WHERE id = 1), 0)`).Scan(&t)
+	if err != nil {
+		return 0, fmt.Errorf("trimmed history: %w", err)
+	}
+	return uint64(t), nil
+}
+
+// last returns the index of the last entry of our history.
+func (s *source) last(ctx context.Context) (uint64, error) {
+	l, err := s.ix.Last(ctx)
+	if err != nil {
+		return 0, err
+	}
+	t, err := s.trimmed(ctx)
+	return max(l, t), err
+}
+
+// needsReport tells whether a peer at progress can only be brought up to
+// date by a full report. Call with s.mu held.
+func (s *source) needsReport(ctx context.Context, asked bool, progress uint64) (bool, error) {
+	if asked {
+		return true, nil
+	}
+	t, err := s.trimmed(ctx)
+	if err != nil {
+		return false, err
+	}
+	l, err := s.last(ctx)
+	if err != nil {
+		return false, err
+	}
+	return progress < t || progress > l, nil
+}
+
+// start decides how a session with a peer at progress begins: with a full
+// report (report true, standing for index rp), or with history after
+// progress, which is then recorded as the peer's acknowledgement (so that
+// trimming never passes it).
+func (s *source) start(ctx context.Context, peer string, asked bool, progress uint64) (report bool, rp uint64, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if report, err = s.needsReport(ctx, asked, progress); err != nil || report {
+		if err == nil {
+			rp, err = s.last(ctx)
+		}
+		return report, rp, err
+	}
+	return false, 0, s.ix.SetAcked(ctx, peer, progress)
+}
+
+// report returns up to limit files of the full report for arenas with an
+// index above after, in index order, and whether they are the last ones.
+// It folds base and all the history after it: the cost is one pass over
+// both per call (fine for stores of some 100,000 files).
+func (s *source) report(ctx context.Context, arenas []string, after uint64, limit int) ([]history.Entry, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	want := map[string]bool{}
+	for _, a := range arenas {
+		want[a] = true
+	}
+	type key struct{ arena, path string }
+	state := map[key]history.Entry{}
+	rows, err := s.db.QueryContext(ctx, `SELECT arena, path, idx, kind, mtime_ns, size, blob, prev_blob FROM daemon_base`)
+	if err != nil {
+		return nil, false, fmt.Errorf("report: %w", err)
+	}
+	for rows.Next() {
+		e, err := scanBase(rows)
+		if err != nil {
+			rows.Close()
+			return nil, false, fmt.Errorf("report: %w", err)
+		}
+		state[key{e.Arena, e.Path}] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("report: %w", err)
+	}
+	t, err := s.trimmed(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for from := t; ; {
+		es, err := s.ix.Since(ctx, from, 10_000)
+		if err != nil {
+			return nil, false, fmt.Errorf("report: %w", err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if e.Kind.HasContent() {
+				state[key{e.Arena, e.Path}] = e
+			} else {
+				delete(state, key{e.Arena, e.Path})
+			}
+		}
+		from = es[len(es)-1].Index
+	}
+	var out []history.Entry
+	for _, e := range state {
+		if want[e.Arena] && e.Index > after {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b history.Entry) int { return cmp.Compare(a.Index, b.Index) })
+	if len(out) > limit {
+		return out[:limit], false, nil
+	}
+	return out, true, nil
+}
+
+func scanBase(rows *sql.Rows) (history.Entry, error) {
+	var e history.Entry
+	var idx, mt int64
+	var b, pb []byte
+	if err := rows.Scan(&e.Arena, &e.Path, &idx, &e.Kind, &mt, &e.Size, &b, &pb); err != nil {
+		return e, err
+	}
+	e.Index = uint64(idx)
+	if mt != 0 {
+		e.Mtime = time.Unix(0, mt)
+	}
+	var err error
+	if e.Blob, err = blob.FromBytes(b); err != nil {
+		return e, fmt.Errorf("base %s/%s: %w", e.Arena, e.Path, err)
+	}
+	if e.PrevBlob, err = blob.FromBytes(pb); err != nil {
+		return e, fmt.Errorf("base %s/%s: %w", e.Arena, e.Path, err)
+	}
+	return e, nil
+}
+
+// trim folds and deletes the history every configured peer acknowledged,
+// keeping the last entry (so the history's last index stays visible).
+func (s *source) trim(ctx context.Context) error {
+	if len(s.peers) == 0 {
+		return nil
+	}
+	minAcked := uint64(1<<63 - 1)
+	for name := range s.peers {
+		a, err := s.ix.Acked(ctx, name)
+		if err != nil {
+			return err
+		}
+		minAcked = min(minAcked, a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.trimmed(ctx)
+	if err != nil {
+		return err
+	}
+	l, err := s.ix.Last(ctx)
+	if err != nil {
+		return err
+	}
+	to := min(minAcked, l-min(l, 1))
+	if to <= t {
+		return nil
+	}
+	var entries []history.Entry
+	for from := t; from < to; {
+		es, err := s.ix.Since(ctx, from, 10_000)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if e.Index <= to {
+				entries = append(entries, e)
+			}
+		}
+		if len(es) == 0 {
+			break
+		}
+		from = es[len(es)-1].Index
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("trim history: %w", err)
+	}
+	defer tx.Rollback()
+	for _, e := range entries {
+		if e.Kind.HasContent() {
+			var mt int64
+			if !e.Mtime.IsZero() {
+				mt = e.Mtime.UnixNano()
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO daemon_base (arena, path, idx, kind, mtime_ns, size, blob, prev_blob)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arena, path) DO UPDATE SET idx = excluded.idx, kind = excluded.kind,
+				mtime_ns = excluded.mtime_ns, size = excluded.size, blob = excluded.blob, prev_blob = excluded.prev_blob`,
+				e.Arena, e.Path, int64(e.Index), e.Kind, mt, e.Size, e.Blob.Bytes(), e.PrevBlob.Bytes())
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM daemon_base WHERE arena = ? AND path = ?`, e.Arena, e.Path)
+		}
+		if err != nil {
+			return fmt.Errorf("trim history: fold entry %d: %w", e.Index, err)
+		}
+	}
+	// index_history belongs to package index; it has no trim of its own
+	// yet, and the fold above must commit with the delete.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_history WHERE idx <= ?`, int64(to)); err != nil {
+		return fmt.Errorf("trim history: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO daemon_trim (id, through) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET through = excluded.through`, int64(to)); err != nil {
+		return fmt.Errorf("trim history: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("trim history: %w", err)
+	}
+	s.log.Info("history trimmed", "through", to, "entries", len(entries))
+	return nil
+}
+
+// Pull answers a peer that cannot be called (rpc.Source): the next step
+// our sender would have sent it.
+func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullReply, error) {
+	ps, ok := s.peers[peer]
+	if !ok {
+		return rpc.PullReply{}, fmt.Errorf("%w: %s is not a configured peer", rpc.ErrInvalid, peer)
+	}
+	ps.contact(nil)
+	if ps.isPushing() {
+		// Our sender reaches the peer; if the peer's state is not what
+		// the session believes (it restarted, lost state, wants a report),
+		// the session starts over and asks it again.
+		acked, err := s.ix.Acked(ctx, peer)
+		if err != nil {
+			return rpc.PullReply{}, err
+		}
+		if p.CatchUp || p.Progress != acked {
+			ps.restart()
+		}
+		return rpc.PullReply{Pushing: true}, nil
+	}
+	if p.ReportProgress != 0 { // a report in progress
+		return s.pullReport(ctx, ps, p.Arenas, p.ReportAfter, false, p.ReportProgress)
+	}
+	report, rp, err := s.start(ctx, peer, p.CatchUp, p.Progress)
+	if err != nil {
+		return rpc.PullReply{}, err
+	}
+	if report {
+		return s.pullReport(ctx, ps, p.Arenas, 0, true, rp)
+	}
+	want := map[string]bool{}
+	for _, a := range p.Arenas {
+		want[a] = true
+	}
+	var wait <-chan time.Time
+	for {
+		changed := s.ix.Changed()
+		entries, err := s.ix.Since(ctx, p.Progress, BatchSize)
+		if err != nil {
+			return rpc.PullReply{}, err
+		}
+		if len(entries) > 0 {
+			reply := rpc.PullReply{Through: entries[len(entries)-1].Index}
+			for _, e := range entries {
+				if want[e.Arena] {
+					reply.Entries = append(reply.Entries, e)
+				}
+			}
+			ps.sent.Add(uint64(len(reply.Entries)))
+			return reply, nil
+		}
+		if wait == nil {
+			if p.Wait <= 0 {
+				return rpc.PullReply{Through: p.Progress}, nil
+			}
+			timer := time.NewTimer(p.Wait)
+			defer timer.Stop()
+			wait = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return rpc.PullReply{}, ctx.Err()
+		case <-wait:
+			return rpc.PullReply{Through: p.Progress}, nil
+		case <-changed:
+		}
+	}
+}
+
+func (s *source) pullReport(ctx context.Context, ps *peerState, arenas []string, after uint64, begin bool, rp uint64) (rpc.PullReply, error) {
+	entries, done, err := s.report(ctx, arenas, after, BatchSize)
+	if err != nil {
+		return rpc.PullReply{}, err
+	}
+	ps.sent.Add(uint64(len(entries)))
+	if done {
+		ps.reportsSent.Add(1)
+	}
+	r := &rpc.Report{Begin: begin, Entries: entries, End: done}
+	if begin || done {
+		r.Progress = rp
+	}
+	return rpc.PullReply{Report: r}, nil
+}
