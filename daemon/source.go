@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -340,4 +342,18 @@ func (s *source) pullReport(ctx context.Context, ps *peerState, arenas []string,
 		r.Progress = rp
 	}
 	return rpc.PullReply{Report: r}, nil
+}
+
+// Trimmed returns the index up to which the store's history was trimmed
+// (0: never), for readers of a store whose peer does not run.
+func Trimmed(ctx context.Context, db *sql.DB) (uint64, error) {
+	var t int64
+	err := db.QueryRowContext(ctx, `SELECT through FROM daemon_trim WHERE id = 1`).Scan(&t)
+	if errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("trimmed history: %w", err)
+	}
+	return uint64(t), nil
 }

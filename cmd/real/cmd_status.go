@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/daemon"
 	"github.com/realsync/real/index"
+	"github.com/realsync/real/rpc"
 	"github.com/realsync/real/sqlitedb"
 	"github.com/realsync/real/unreal"
 )
@@ -19,18 +22,32 @@ type peerStatus struct {
 	Address  string `json:"address,omitempty"`
 	Acked    uint64 `json:"acked"`    // our history entries this peer acknowledged
 	Pending  uint64 `json:"pending"`  // our history entries not yet acknowledged
-	Received uint64 `json:"received"` // the peer's history entries applied here
+	Received uint64 `json:"received"` // the last index of the peer's history applied here
+	// Only when the peer runs (from STORE/control.sock):
+	Connected            bool       `json:"connected"`
+	LastContact          *time.Time `json:"last_contact,omitempty"`
+	SentSinceStart       uint64     `json:"sent_since_start"`
+	ReceivedSinceStart   uint64     `json:"received_since_start"`
+	DuplicatesSinceStart uint64     `json:"duplicates_since_start"`
+	ReportsSent          uint64     `json:"reports_sent"`
+	ReportsReceived      uint64     `json:"reports_received"`
+	LastError            string     `json:"last_error,omitempty"`
 }
 
 type status struct {
-	Name    string       `json:"name"`
-	Arenas  []string     `json:"arenas"`
-	History uint64       `json:"history"` // index of the last entry of our history
-	Peers   []peerStatus `json:"peers"`
+	Name          string       `json:"name"`
+	Running       bool         `json:"running"` // answered on the control socket
+	Started       *time.Time   `json:"started,omitempty"`
+	Arenas        []string     `json:"arenas"`
+	History       uint64       `json:"history"` // index of the last entry of our history
+	Trimmed       uint64       `json:"trimmed"` // history up to this index was trimmed
+	IndexRows     uint64       `json:"index_rows"`
+	UnrealEntries uint64       `json:"unreal_entries"`
+	Peers         []peerStatus `json:"peers"`
 }
 
-// cmdStatus reads the store's database (it works whether or not the peer
-// runs: SQLite in WAL mode lets it read beside the daemon).
+// cmdStatus asks the running peer on STORE/control.sock; when it does not
+// run, it reads the store's database (counters since start are then 0).
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flags("status", stderr)
 	store := fs.String("store", "", "store directory")
@@ -45,45 +62,115 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	db, err := sqlitedb.Open(filepath.Join(*store, daemon.DBFile))
+	st, err := liveStatus(*store)
+	if errors.Is(err, rpc.ErrUnavailable) {
+		st, err = storedStatus(cfg, *store)
+	}
 	if err != nil {
 		return err
-	}
-	defer db.Close()
-	ix, err := index.Open(ctx, db, discardLog())
-	if err != nil {
-		return err
-	}
-	cache, err := unreal.OpenCache(ctx, db, cfg.ArenaNames(), discardLog())
-	if err != nil {
-		return err
-	}
-	st := status{Name: cfg.Name, Arenas: cfg.ArenaNames(), Peers: []peerStatus{}}
-	if st.History, err = ix.Last(ctx); err != nil {
-		return err
-	}
-	for _, p := range cfg.Peers {
-		ps := peerStatus{Name: p.Name, Address: p.Address}
-		if ps.Acked, err = ix.Acked(ctx, p.Name); err != nil {
-			return err
-		}
-		if st.History > ps.Acked {
-			ps.Pending = st.History - ps.Acked
-		}
-		if ps.Received, err = cache.Progress(ctx, p.Name); err != nil {
-			return err
-		}
-		st.Peers = append(st.Peers, ps)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	fmt.Fprintf(stdout, "peer %s: %d history entries; arenas %v\n", st.Name, st.History, st.Arenas)
+	state := "not running"
+	if st.Running {
+		state = "running since " + st.Started.Format(time.RFC3339)
+	}
+	fmt.Fprintf(stdout, "peer %s (%s): %d history entries (trimmed through %d), %d index rows, %d remote entries; arenas %v\n",
+		st.Name, state, st.History, st.Trimmed, st.IndexRows, st.UnrealEntries, st.Arenas)
 	for _, p := range st.Peers {
-		fmt.Fprintf(stdout, "  %-16s sent %d (%d pending), received %d\n", p.Name, p.Acked, p.Pending, p.Received)
+		conn := ""
+		if st.Running {
+			conn = "disconnected"
+			if p.Connected {
+				conn = "connected"
+			}
+			if p.LastContact != nil {
+				conn += ", last contact " + p.LastContact.Format(time.RFC3339)
+			}
+			conn = " [" + conn + "]"
+		}
+		fmt.Fprintf(stdout, "  %-16s acked %d (%d pending), received %d%s\n", p.Name, p.Acked, p.Pending, p.Received, conn)
+		if st.Running {
+			fmt.Fprintf(stdout, "  %-16s since start: sent %d, received %d (%d again), reports sent %d, received %d\n",
+				"", p.SentSinceStart, p.ReceivedSinceStart, p.DuplicatesSinceStart, p.ReportsSent, p.ReportsReceived)
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(stdout, "  %-16s last error: %s\n", "", p.LastError)
+		}
 	}
 	return nil
+}
+
+// liveStatus asks the running daemon; ErrUnavailable when none answers.
+func liveStatus(store string) (status, error) {
+	c := rpc.DialControl(filepath.Join(store, rpc.ControlName))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.Status(ctx)
+	if err != nil {
+		return status{}, err
+	}
+	st := status{Name: s.Name, Running: true, Started: &s.Started, Arenas: s.Arenas, History: s.History, Trimmed: s.Trimmed,
+		IndexRows: s.IndexRows, UnrealEntries: s.UnrealEntries, Peers: []peerStatus{}}
+	for _, p := range s.Peers {
+		ps := peerStatus{Name: p.Name, Address: p.Address, Acked: p.Acked, Pending: p.Pending, Received: p.Received,
+			Connected: p.Connected, SentSinceStart: p.SentSinceStart, ReceivedSinceStart: p.ReceivedSinceStart,
+			DuplicatesSinceStart: p.DuplicatesSinceStart, ReportsSent: p.ReportsSent, ReportsReceived: p.ReportsReceived,
+			LastError: p.LastError}
+		if !p.LastContact.IsZero() {
+			ps.LastContact = &p.LastContact
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st, nil
+}
+
+// storedStatus reads real.db (SQLite in WAL mode lets it read beside a
+// daemon too).
+func storedStatus(cfg *config.Config, store string) (status, error) {
+	ctx := context.Background()
+	db, err := sqlitedb.Open(filepath.Join(store, daemon.DBFile))
+	if err != nil {
+		return status{}, err
+	}
+	defer db.Close()
+	ix, err := index.Open(ctx, db, discardLog())
+	if err != nil {
+		return status{}, err
+	}
+	cache, err := unreal.OpenCache(ctx, db, cfg.ArenaNames(), discardLog())
+	if err != nil {
+		return status{}, err
+	}
+	st := status{Name: cfg.Name, Arenas: cfg.ArenaNames(), Peers: []peerStatus{}}
+	if st.History, err = ix.Last(ctx); err != nil {
+		return st, err
+	}
+	if st.Trimmed, err = daemon.Trimmed(ctx, db); err != nil {
+		return st, err
+	}
+	st.History = max(st.History, st.Trimmed)
+	rows, err := ix.Count(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.IndexRows = uint64(rows)
+	for _, p := range cfg.Peers {
+		ps := peerStatus{Name: p.Name, Address: p.Address}
+		if ps.Acked, err = ix.Acked(ctx, p.Name); err != nil {
+			return st, err
+		}
+		if st.History > ps.Acked {
+			ps.Pending = st.History - ps.Acked
+		}
+		if ps.Received, err = cache.Progress(ctx, p.Name); err != nil {
+			return st, err
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st, nil
 }
