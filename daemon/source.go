@@ -325,6 +325,9 @@ func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 			return rpc.PullReply{Through: p.Progress}, nil
 		case <-changed:
 		}
+		if ps.isPushing() { // our sender got through meanwhile: it sends this
+			return rpc.PullReply{Pushing: true}, nil
+		}
 	}
 }
 

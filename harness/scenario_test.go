@@ -233,6 +233,8 @@ func TestScenarioRestartedPeerKeepsCache(t *testing.T) {
 		return fmt.Errorf("a's status: %+v, want b to have acknowledged all", before)
 	})
 
+	sentBefore := liveStatus(t, h, a).peer("b").SentSinceStart
+
 	// Offline, b can only show what its cache kept.
 	b.CutOff(t)
 	b.Restart()
@@ -262,9 +264,13 @@ func TestScenarioRestartedPeerKeepsCache(t *testing.T) {
 			t.Errorf("b received up to %d of a's entries, want %d", p.Received, before.History)
 		}
 	}
-	// TODO: assert that a sent b no entry again after the restart: that
-	// needs a count of notifications sent (or received) in `real status`
-	// or a log line to count; neither exists yet, so this is not checked.
+	// a sent b no entry again after the restart, and b applied none again.
+	if sent := liveStatus(t, h, a).peer("b").SentSinceStart; sent != sentBefore {
+		t.Errorf("a sent b %d entries before b's restart and %d after; want none again", sentBefore, sent)
+	}
+	if p := liveStatus(t, h, b).peer("a"); p.ReceivedSinceStart != 0 || p.DuplicatesSinceStart != 0 {
+		t.Errorf("b after its restart received %d entries (%d again); want none", p.ReceivedSinceStart, p.DuplicatesSinceStart)
+	}
 }
 
 // (6) a killed with SIGKILL clears its state on the next start, and b
