@@ -111,6 +111,8 @@ func TestNotifyRefusesBadBatches(t *testing.T) {
 		{"absolute path", one(func(n *realv1.Notification) { n.Path = "/etc/passwd" }), "absolute"},
 		{"NUL in path", one(func(n *realv1.Notification) { n.Path = "a\x00b" }), "NUL"},
 		{"empty path", one(func(n *realv1.Notification) { n.Path = "" }), "empty"},
+		{"empty element", one(func(n *realv1.Notification) { n.Path = "a//b" }), `"a//b"`},
+		{"over-long name", one(func(n *realv1.Notification) { n.Path = "d/" + strings.Repeat("x", 256) }), "longer than 255"},
 		{"bad arena", one(func(n *realv1.Notification) { n.Arena = "../docs" }), "arena"},
 		{"unknown kind", one(func(n *realv1.Notification) { n.Kind = 9 }), "kind 9"},
 		{"unspecified kind", one(func(n *realv1.Notification) { n.Kind = realv1.Kind_KIND_UNSPECIFIED }), "kind 0"},
