@@ -214,3 +214,13 @@ func eventually(t *testing.T, within time.Duration, what string, check func() er
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func writeFile(t testing.TB, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
