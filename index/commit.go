@@ -15,11 +15,13 @@ type ChangeSet struct {
 	Put     []Row
 	Delete  []Row // only Arena and Path are used
 	Entries []history.Entry
+	// Conflicts are recorded with the change (remote changes met local ones).
+	Conflicts []Conflict
 }
 
 // Empty reports whether the change set changes nothing.
 func (cs *ChangeSet) Empty() bool {
-	return len(cs.Put) == 0 && len(cs.Delete) == 0 && len(cs.Entries) == 0
+	return len(cs.Put) == 0 && len(cs.Delete) == 0 && len(cs.Entries) == 0 && len(cs.Conflicts) == 0
 }
 
 // Commit applies cs in one transaction and returns its history entries
@@ -96,6 +98,9 @@ func (ix *Index) Commit(ctx context.Context, cs ChangeSet) ([]history.Entry, err
 			out[i] = e
 		}
 		st.Close()
+	}
+	if err := insertConflicts(ctx, tx, cs.Conflicts); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("index commit: %w", err)

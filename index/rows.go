@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/realsync/real/blob"
@@ -19,7 +20,7 @@ const (
 	File     Kind = 1 // plain upper file: local content, Blob is its hash
 	Meta     Kind = 2 // metacopy upper file: metadata-only change of a remote file; Blob is the remote blob of Origin
 	Whiteout Kind = 3 // whiteout: the lower entry here was deleted; Blob is the remote file it hides, if any
-	Dir      Kind = 4 // upper directory; Origin is its redirect, Opaque its opaque flag
+	Dir      Kind = 4 // upper directory; Origin is its redirect, Opaque its opaque flag; Blob the remote file it replaced when made, if any
 	Moved    Kind = 5 // virtual: a remote file shown here by a redirected directory; Blob is its blob, Origin its lower path
 	Hidden   Kind = 6 // virtual: a remote file at this path hidden by a whiteout, opaque or redirected directory above it
 )
@@ -221,4 +222,41 @@ func (ix *Index) Empty(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("index empty: %w", err)
 	}
 	return n == 0, nil
+}
+
+// ByInode returns the local file rows (kind File) whose inode is one of
+// inodes, in arena and tree order.
+func (ix *Index) ByInode(ctx context.Context, inodes []uint64) ([]Row, error) {
+	var out []Row
+	seen := map[uint64]bool{}
+	for _, ino := range inodes {
+		if seen[ino] {
+			continue
+		}
+		seen[ino] = true
+		rows, err := ix.db.QueryContext(ctx, `SELECT `+rowCols+` FROM index_entry WHERE inode=? AND kind=?`, int64(ino), int(File))
+		if err != nil {
+			return nil, fmt.Errorf("index by inode %d: %w", ino, err)
+		}
+		for rows.Next() {
+			r, err := scanRow(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("index by inode %d: %w", ino, err)
+			}
+			out = append(out, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("index by inode %d: %w", ino, err)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Arena != out[j].Arena {
+			return out[i].Arena < out[j].Arena
+		}
+		return Less(out[i].Path, out[j].Path)
+	})
+	return out, nil
 }

@@ -29,7 +29,7 @@ func claim(r *index.Row) (c content, has bool) {
 			return content{}, false
 		}
 		return content{ok: true, blob: r.Blob, size: r.Size, mtime: r.Mtime}, true
-	case index.Whiteout, index.Hidden:
+	case index.Whiteout, index.Hidden, index.Dir:
 		// Deleted, when there was a remote file to delete.
 		return content{}, !r.Blob.IsZero()
 	}

@@ -2,6 +2,7 @@ package real
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +50,7 @@ func (d *dirRemote) file(full string, fi os.FileInfo) (RemoteFile, error) {
 func (d *dirRemote) Lookup(ctx context.Context, arena, path string) (RemoteFile, bool, error) {
 	full := filepath.Join(d.root, arena, path)
 	fi, err := os.Lstat(full)
-	if os.IsNotExist(err) || (err == nil && !fi.Mode().IsRegular()) {
+	if os.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR) || (err == nil && !fi.Mode().IsRegular()) {
 		return RemoteFile{}, false, nil
 	}
 	if err != nil {
@@ -299,4 +301,49 @@ func benchReal(b *testing.B, e *env) (*Real, func()) {
 		b.Fatal(err)
 	}
 	return New(Layers{Upper: e.upper, Lower: e.lower, Arenas: []string{"A"}}, ix, e.remote, nil), func() { db.Close() }
+}
+
+// eventuallyFinal waits (deadline) until the last entry appended for each
+// path of ws is that want, and no other path has entries. Intermediate
+// states a watcher may see (a file created, then written) are allowed.
+func (e *env) eventuallyFinal(ws ...want) {
+	e.t.Helper()
+	byPath := map[string]want{}
+	for _, w := range ws {
+		byPath[w.arena+"/"+w.path] = w
+	}
+	last := map[string]want{}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		es, err := e.ix.Since(context.Background(), e.seen, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, x := range es {
+			w := asWant(x)
+			key := w.arena + "/" + w.path
+			if _, ok := byPath[key]; !ok {
+				e.t.Fatalf("unexpected entry %s", w)
+			}
+			last[key] = w
+			e.seen = x.Index
+		}
+		ok := len(last) == len(byPath)
+		for k, w := range byPath {
+			if last[k].kind != w.kind || last[k].blob != w.blob {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after waiting, %d of %d paths have their final entry", len(last), len(byPath))
+		}
+		select {
+		case <-e.ix.Changed():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -39,7 +39,8 @@ type syncer struct {
 	ctx   context.Context
 	arena string
 	cs    index.ChangeSet
-	n     int // changed rows in cs
+	n     int      // changed rows in cs
+	links []uint64 // inodes with other names (hard links) whose content changed
 
 	// per scope
 	next    func() (index.Row, error, bool)
@@ -61,6 +62,24 @@ func (r *Real) sync(ctx context.Context, scopes []scope) error {
 	s := &syncer{r: r, ctx: ctx}
 	for _, sc := range scopes {
 		if err := s.scope(sc); err != nil {
+			return err
+		}
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if len(s.links) == 0 {
+		return nil
+	}
+	// The other names of hard-linked files that changed: one more round
+	// (their own changes need no further one: the inode is the same).
+	rows, err := r.ix.ByInode(ctx, s.links)
+	if err != nil {
+		return err
+	}
+	s.links = nil
+	for _, row := range rows {
+		if err := s.scope(scope{arena: row.Arena, dir: row.Path}); err != nil {
 			return err
 		}
 	}
@@ -267,15 +286,22 @@ func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return s.walkDirIn(p, ps, full, root)
 	}
+	var oldRow *index.Row
 	row, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
+		oldRow = old
 		return s.decodeFile(p, full, &st, ps, old)
 	})
-	if err != nil {
+	if err != nil || row == nil || ps.covered {
 		return err
 	}
-	if row != nil && row.Kind == index.Whiteout && !ps.covered && row.Blob.IsZero() {
-		// The lower entry it hides may be a directory: its files are gone too.
+	switch {
+	case row.Kind == index.Whiteout && row.Blob.IsZero(), row.Kind == index.File && !sameRow(oldRow, row):
+		// The lower entry it hides or replaces may be a directory: its
+		// files are gone too (hidden rows below p).
 		return s.expandHidden(p, false)
+	case row.Kind == index.File:
+		// Unchanged: what it hid is still hidden (no remote walk per file).
+		return s.keepBelow(p)
 	}
 	return nil
 }
@@ -302,7 +328,19 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 			return nil, err
 		}
 		f = ff
-		return &index.Row{Arena: s.arena, Path: p, Kind: index.Dir, Inode: fi.Ino, Origin: ff.redirect, Opaque: ff.opaque}, nil
+		row := &index.Row{Arena: s.arena, Path: p, Kind: index.Dir, Inode: fi.Ino, Origin: ff.redirect, Opaque: ff.opaque}
+		if old != nil && old.Kind == index.Dir {
+			row.Blob = old.Blob
+		} else if rf, found, err := s.r.remote.Lookup(s.ctx, s.arena, p); err != nil {
+			return nil, fmt.Errorf("remote lookup %s/%s: %w", s.arena, p, err)
+		} else if found {
+			// A new local dir where the lower has a file: it replaces
+			// (deletes) that file. A remote file arriving later under
+			// an existing local dir is a conflict the dir wins, not a
+			// local deletion: the Blob is only taken when the dir is new.
+			row.Blob = rf.Blob
+		}
+		return row, nil
 	})
 	if err != nil || gone {
 		return err // gone: replaced or removed meanwhile, the watcher hears of it
@@ -417,6 +455,10 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 		return old, nil
 	}
 	atomic.AddInt64(&s.r.hashed, 1)
+	if st.Nlink > 1 {
+		// Other names of this inode changed too, without an event there.
+		s.links = append(s.links, st.Ino)
+	}
 	if n != row.Size {
 		// Written while hashing: keep the hash, but not a stat that would
 		// let the next pass believe it is current.
@@ -671,6 +713,12 @@ func (s *syncer) unreadable(p, full string, err error, self bool) error {
 			return err
 		}
 	}
+	return s.keepBelow(p)
+}
+
+// keepBelow leaves the index rows strictly below p as they are (and drops
+// the virtual rows waiting there).
+func (s *syncer) keepBelow(p string) error {
 	for s.pending.Len() > 0 && index.Within(s.pending[0].row.Path, p) {
 		heap.Pop(&s.pending)
 	}

@@ -48,6 +48,8 @@ type watcher struct {
 	dirs    map[string]bool // watched dirs (full paths)
 	limited bool            // some dir could not be watched: the watch limit was reached
 	pending map[scope]*pendingPath
+	backlog []fsnotify.Event // read while removing watches, not handled yet
+	errs    []error          // likewise
 }
 
 // Serve watches the upper (inotify, recursively) until ctx is done, then
@@ -95,6 +97,20 @@ func (r *Real) Serve(ctx context.Context) error {
 			scan.Stop()
 			scan, scanC = nil, nil
 		}
+		if len(w.errs) > 0 {
+			err := w.errs[0]
+			w.errs = w.errs[1:]
+			if err := w.watchError(ctx, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(w.backlog) > 0 {
+			ev := w.backlog[0]
+			w.backlog = w.backlog[1:]
+			w.event(ev, time.Now())
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -107,13 +123,7 @@ func (r *Real) Serve(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if !errors.Is(err, fsnotify.ErrEventOverflow) {
-				r.log.Warn("watcher error", "err", err)
-			}
-			// Events may be lost: watch everything again and rescan.
-			r.log.Info("rescanning the upper", "reason", err)
-			r.rescans.Add(1)
-			if err := w.rescan(ctx); err != nil {
+			if err := w.watchError(ctx, err); err != nil {
 				return err
 			}
 		case <-scanC:
@@ -137,6 +147,18 @@ func (r *Real) Serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// watchError answers an error of the watcher: events may be lost, so
+// everything is watched again and rescanned.
+func (w *watcher) watchError(ctx context.Context, err error) error {
+	if !errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.r.log.Warn("watcher error", "err", err)
+	}
+	w.r.log.Info("rescanning the upper", "reason", err)
+	w.r.rescans.Add(1)
+	w.backlog = nil
+	return w.rescan(ctx)
 }
 
 // rescan watches everything again and catches up with the whole upper.
@@ -307,10 +329,34 @@ func (w *watcher) unwatchTree(dir string) {
 	if !w.dirs[dir] {
 		return
 	}
+	var gone []string
 	for d := range w.dirs {
 		if d == dir || strings.HasPrefix(d, dir+"/") {
 			delete(w.dirs, d)
+			gone = append(gone, d)
+		}
+	}
+	// fsnotify may hold its lock while it sends us an error, and Remove
+	// takes that lock: remove in another goroutine and keep reading.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, d := range gone {
 			w.w.Remove(d) // may be gone already (IN_IGNORED)
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case ev, ok := <-w.w.Events:
+			if ok {
+				w.backlog = append(w.backlog, ev)
+			}
+		case err, ok := <-w.w.Errors:
+			if ok {
+				w.errs = append(w.errs, err)
+			}
 		}
 	}
 }

@@ -130,7 +130,7 @@ func TestServeBurstOfFilesAllIndexed(t *testing.T) {
 		write(t, filepath.Join(merged, "A", filepath.FromSlash(p)), p)
 		ws = append(ws, link("A", p, h(p), blob.Hash{}))
 	}
-	e.eventually(ws...)
+	e.eventuallyFinal(ws...)
 	rows, err := e.ix.Rows(context.Background(), "A", "burst")
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,7 @@ func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
 		ws = append(ws, link("A", p, h(p), blob.Hash{}))
 	}
 	close(release)
-	e.eventually(ws...)
+	e.eventuallyFinal(ws...)
 	if n := e.r.rescans.Load(); n == 0 {
 		t.Fatal("the event queue did not overflow (no rescan): the test did not test anything")
 	}
@@ -174,7 +174,7 @@ func TestChildWatchLimit(t *testing.T) {
 		write(t, filepath.Join(e.upper, "A", p), p)
 		ws = append(ws, link("A", p, h(p), blob.Hash{}))
 	}
-	e.eventually(ws...)
+	e.eventuallyFinal(ws...)
 	if !e.r.WatchLimited() {
 		t.Fatal("WatchLimited() = false")
 	}
@@ -193,7 +193,7 @@ func TestChildWatchLimit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	write(t, filepath.Join(e.upper, "A", "d9", "later"), "later")
-	e.eventually(link("A", "d9/later", h("later"), blob.Hash{}))
+	e.eventuallyFinal(link("A", "d9/later", h("later"), blob.Hash{}))
 }
 
 func TestUnreadableDirIsReportedAndKept(t *testing.T) {
@@ -246,7 +246,7 @@ func TestChildUnreadableDir(t *testing.T) {
 	// The watcher goes on around it.
 	e.serve()
 	write(t, filepath.Join(e.upper, "A", "later"), "later")
-	e.eventually(link("A", "later", h("later"), blob.Hash{}))
+	e.eventuallyFinal(link("A", "later", h("later"), blob.Hash{}))
 }
 
 func TestServeFollowsRenamedDirTree(t *testing.T) {
@@ -254,12 +254,12 @@ func TestServeFollowsRenamedDirTree(t *testing.T) {
 	e := newEnv(t, "A")
 	write(t, filepath.Join(e.upper, "A", "old", "sub", "f"), "f")
 	e.serve()
-	e.eventually(link("A", "old/sub/f", h("f"), blob.Hash{}))
+	e.eventuallyFinal(link("A", "old/sub/f", h("f"), blob.Hash{}))
 	must(t, os.Rename(filepath.Join(e.upper, "A", "old"), filepath.Join(e.upper, "A", "new")))
-	e.eventually(unlink("A", "old/sub/f", h("f")), link("A", "new/sub/f", h("f"), blob.Hash{}))
+	e.eventuallyFinal(unlink("A", "old/sub/f", h("f")), link("A", "new/sub/f", h("f"), blob.Hash{}))
 	// The watches of the moved tree report the new names.
 	write(t, filepath.Join(e.upper, "A", "new", "sub", "g"), "g")
-	e.eventually(link("A", "new/sub/g", h("g"), blob.Hash{}))
+	e.eventuallyFinal(link("A", "new/sub/g", h("g"), blob.Hash{}))
 	// A new dir made right after its parent (before any watch) is scanned.
 	for i := 0; i < 20; i++ {
 		write(t, filepath.Join(e.upper, "A", "new", fmt.Sprintf("n%d", i), "x", "y", "z"), "z")
@@ -268,7 +268,7 @@ func TestServeFollowsRenamedDirTree(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		ws = append(ws, link("A", fmt.Sprintf("new/n%d/x/y/z", i), h("z"), blob.Hash{}))
 	}
-	e.eventually(ws...)
+	e.eventuallyFinal(ws...)
 	write(t, filepath.Join(e.upper, "A", "new", "n7", "x", "y", "w"), "w")
-	e.eventually(link("A", "new/n7/x/y/w", h("w"), blob.Hash{}))
+	e.eventuallyFinal(link("A", "new/n7/x/y/w", h("w"), blob.Hash{}))
 }

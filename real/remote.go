@@ -1,0 +1,103 @@
+package real
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
+	"github.com/realsync/real/index"
+)
+
+// RemoteChanged tells the Real that a peer's notification e was applied to
+// the lower layer (the Unreal cache), so that local entries over that path
+// stay consistent. The daemon calls it after applying a batch, once per
+// Link/Unlink entry. It records no history of its own:
+//   - a local metacopy (metadata-only change, say a chmod) over a file that
+//     a remote Link changed: the upper file gets the new size and mtime,
+//     keeping its local metadata, so the merged view never shows one
+//     version's size with another's bytes;
+//   - a metacopy over a file a remote Unlink deleted: the metacopy is
+//     removed (its data is gone) and a metadata-lost conflict recorded;
+//   - a locally modified file (plain upper file): kept, shown, and a
+//     remote-deleted or remote-changed conflict is recorded, unless the
+//     remote change is the local version itself;
+//   - a whiteout (deleted here) met by a remote Link: a local-deleted conflict.
+func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
+	if e.Kind != history.Link && e.Kind != history.Unlink {
+		return nil // Available/Drop: the content did not change
+	}
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	row, ok, err := r.ix.Get(ctx, e.Arena, e.Path)
+	if err != nil || !ok {
+		return err
+	}
+	conflict := func(kind string, local bool) index.ChangeSet {
+		c := index.Conflict{Arena: e.Arena, Path: e.Path, Kind: kind, RemoteBlob: e.Blob, RemotePrev: e.PrevBlob, Time: time.Now()}
+		if local {
+			c.LocalBlob = row.Blob
+		}
+		r.log.Warn("conflict: a remote change met a local one; the local side is kept", "arena", e.Arena, "path", e.Path,
+			"kind", kind, "remote", e.Kind)
+		return index.ChangeSet{Conflicts: []index.Conflict{c}}
+	}
+	var cs index.ChangeSet
+	full := r.upperPath(e.Arena, e.Path)
+	switch row.Kind {
+	case index.File:
+		if e.Blob == row.Blob && e.Kind == history.Link {
+			return nil // the peer took our version
+		}
+		if e.Kind == history.Unlink {
+			cs = conflict(index.ConflictRemoteDeleted, true)
+		} else {
+			cs = conflict(index.ConflictRemoteChanged, true)
+		}
+	case index.Whiteout:
+		if e.Kind == history.Link {
+			cs = conflict(index.ConflictLocalDeleted, false)
+			row.Blob = e.Blob // what it hides now
+			cs.Put = []index.Row{row}
+		} else {
+			row.Blob = blob.Hash{} // nothing left to hide
+			cs.Put = []index.Row{row}
+		}
+	case index.Meta:
+		if row.Origin != "" && row.Origin != e.Arena+"/"+e.Path {
+			return nil // a renamed metacopy: its content is elsewhere
+		}
+		if e.Kind == history.Unlink {
+			cs = conflict(index.ConflictMetadataLost, false)
+			if err := os.Remove(full); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove stale metacopy %s: %w", full, err)
+			}
+			cs.Delete = []index.Row{row}
+			break
+		}
+		// Same inode, new size: data stays in the lower (metacopy xattr kept).
+		if err := os.Truncate(full, e.Size); err != nil {
+			return fmt.Errorf("resize metacopy %s to the remote size: %w", full, err)
+		}
+		if err := os.Chtimes(full, time.Time{}, e.Mtime); err != nil {
+			return fmt.Errorf("set mtime of metacopy %s: %w", full, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(full, &st); err != nil {
+			return fmt.Errorf("stat %s: %w", full, err)
+		}
+		row.Size, row.Mtime, row.Ctime, row.Inode, row.Blob = st.Size, timespec(st.Mtim), timespec(st.Ctim), st.Ino, e.Blob
+		cs.Put = []index.Row{row}
+	default:
+		return nil
+	}
+	if _, err := r.ix.Commit(ctx, cs); err != nil {
+		return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+	}
+	return nil
+}

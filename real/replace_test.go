@@ -1,0 +1,69 @@
+package real
+
+import (
+	"os"
+	"testing"
+
+	"github.com/realsync/real/blob"
+)
+
+func TestDecodeRemoteFileReplacedByDirAndBack(t *testing.T) {
+	e, m := overlayEnv(t)
+	// Remote file r replaced by a local dir with a file in it.
+	must(t, os.Remove(m("A/r")))
+	write(t, m("A/r/inside"), "inside")
+	e.eventually(unlink("A", "r", rh("r")), link("A", "r/inside", h("inside"), blob.Hash{}))
+	e.restartQuiet()
+	// And back: the dir deleted, a file made at r again.
+	must(t, os.RemoveAll(m("A/r")))
+	write(t, m("A/r"), "file again")
+	e.eventually(unlink("A", "r/inside", h("inside")), link("A", "r", h("file again"), blob.Hash{}))
+	e.restartQuiet()
+}
+
+func TestDecodeRemoteDirReplacedByFile(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.RemoveAll(m("A/dir")))
+	write(t, m("A/dir"), "now a file")
+	e.eventually(unlink("A", "dir/one", rh("dir/one")), unlink("A", "dir/sub/two", rh("dir/sub/two")),
+		link("A", "dir", h("now a file"), blob.Hash{}))
+	e.restartQuiet()
+	// And back to a dir (opaque: the remote files stay hidden).
+	must(t, os.Remove(m("A/dir")))
+	write(t, m("A/dir/new"), "new")
+	e.eventually(unlink("A", "dir", h("now a file")), link("A", "dir/new", h("new"), blob.Hash{}))
+	if _, err := os.Stat(m("A/dir/one")); !os.IsNotExist(err) {
+		t.Fatalf("remote dir/one shows through the recreated dir: %v", err)
+	}
+	e.restartQuiet()
+}
+
+func TestDecodeRemoteFileDeletedThenRecreated(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Remove(m("A/dir/one")))
+	e.eventually(unlink("A", "dir/one", rh("dir/one")))
+	write(t, m("A/dir/one"), "mine")
+	e.eventually(link("A", "dir/one", h("mine"), blob.Hash{}))
+	e.restartQuiet()
+	// Deleted again: a whiteout again, Unlink of the local version.
+	must(t, os.Remove(m("A/dir/one")))
+	e.eventually(unlink("A", "dir/one", h("mine")))
+	e.restartQuiet()
+}
+
+func TestDecodeHardLinksAreFilesAtBothPaths(t *testing.T) {
+	e, m := overlayEnv(t)
+	write(t, m("A/a"), "shared")
+	e.eventually(link("A", "a", h("shared"), blob.Hash{}))
+	must(t, os.Link(m("A/a"), m("A/b")))
+	e.eventually(link("A", "b", h("shared"), blob.Hash{}))
+	// Written through one name: both paths show the new content.
+	must(t, os.WriteFile(m("A/a"), []byte("changed"), 0o644))
+	e.eventually(link("A", "a", h("changed"), h("shared")), link("A", "b", h("changed"), h("shared")))
+	e.restartQuiet()
+	// A hard link to a remote file copies it up: a local file at both paths.
+	must(t, os.Link(m("A/other/three"), m("A/three")))
+	// (other/three is copied up with the same content: no entry there).
+	e.eventually(link("A", "three", rh("other/three"), blob.Hash{}))
+	e.restartQuiet()
+}
