@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/realsync/real/blob"
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/index"
 	"github.com/realsync/real/sqlitedb"
@@ -33,6 +34,13 @@ const (
 	CodeUnindexed   = "unindexed"     // a local file in the upper has no index row
 	CodeHistoryGap  = "history-gap"   // the history's indexes are not contiguous
 	CodeBadRow      = "bad-row"       // a database row could not be decoded
+
+	CodeRedirectMissing = "redirect-missing" // an overlay.redirect names a lower path that does not exist
+	CodeMetacopyMissing = "metacopy-missing" // a metacopy file whose lower data is missing
+	CodeMetacopyChanged = "metacopy-changed" // a metacopy file whose lower data changed under it (size or blob)
+	CodeWhiteoutOrphan  = "whiteout-orphan"  // a whiteout over nothing in the lower
+	CodeUndecodable     = "undecodable"      // an upper entry the decoder does not understand (symlink, device, bad xattr)
+	CodeUnreadable      = "unreadable"       // an upper entry that could not be read
 )
 
 // Finding is one problem found, with the path it concerns.
@@ -80,6 +88,13 @@ func Store(ctx context.Context, dir string) ([]Finding, error) {
 		if err := checkIndex(ctx, db, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
 		}
+		ix, err := index.Open(ctx, db, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
+		}
+		if err := checkUpper(ctx, db, ix, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
+		}
 	}
 	return found, nil
 }
@@ -112,6 +127,10 @@ func checkIndex(ctx context.Context, db *sql.DB, upper string, arenas []string, 
 			case fi.Size() != r.Size || !fi.ModTime().Equal(r.Mtime):
 				add(CodeIndexDiffer, p, fmt.Sprintf("index says %d bytes at %s, upper has %d bytes at %s",
 					r.Size, r.Mtime.UTC().Format(time.RFC3339Nano), fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano)))
+			default:
+				if h, n, err := blob.File(p); err == nil && n == r.Size && h != r.Blob {
+					add(CodeIndexDiffer, p, fmt.Sprintf("index says blob %s, the upper file hashes to %s (same size and mtime)", r.Blob, h))
+				}
 			}
 		}
 		root := filepath.Join(upper, a)
