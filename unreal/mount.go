@@ -29,9 +29,9 @@ type Fetcher interface {
 const timeout = time.Second
 
 // chunkSize is the unit of fetching: every Fetcher.ReadAt call reads one
-// aligned chunk (the last one of a file is shorter). Also the largest
-// kernel read (max_read) and the kernel's read-ahead.
-const chunkSize = 1 << 20
+// aligned chunk (the last one of a file is shorter). 4 MiB: fewer, larger
+// calls (BenchmarkSequentialRead: 1 MiB chunks reached half the raw rate).
+const chunkSize = 4 << 20
 
 // Options tune a mount; zero fields take the defaults.
 type Options struct {
@@ -41,19 +41,22 @@ type Options struct {
 	// holding the blob failed, so within peers × FetchTimeout.
 	FetchTimeout time.Duration
 	// ReadAhead is how far beyond a forward read chunks are fetched
-	// (default 8 MiB, rounded down to whole chunks).
+	// (default 16 MiB, rounded down to whole chunks).
 	ReadAhead int64
 	// MaxFetches bounds the Fetcher calls in flight for the whole mount
 	// (default 16).
 	MaxFetches int
 }
 
+// maxRead is the largest kernel read (max_read) and the kernel's read-ahead.
+const maxRead = 1 << 20
+
 func (o Options) withDefaults() Options {
 	if o.FetchTimeout <= 0 {
 		o.FetchTimeout = 15 * time.Second
 	}
 	if o.ReadAhead <= 0 {
-		o.ReadAhead = 8 << 20
+		o.ReadAhead = 16 << 20
 	}
 	if o.MaxFetches <= 0 {
 		o.MaxFetches = 16
@@ -116,8 +119,8 @@ func MountWith(dir string, c *Cache, f Fetcher, opts Options, log *slog.Logger) 
 			Name:              "real",
 			AllowOther:        os.Getuid() == 0,
 			Options:           []string{"default_permissions"},
-			MaxWrite:          chunkSize, // also max_read: reads of up to 1 MiB
-			MaxReadAhead:      chunkSize,
+			MaxWrite:          maxRead, // also max_read: reads of up to 1 MiB
+			MaxReadAhead:      maxRead,
 			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP, // mmap of FOPEN_DIRECT_IO files (see Open)
 		},
 	}

@@ -3,6 +3,6 @@
 package unreal
 
 // largeDirEntries is smaller under the race detector, which makes every
-// Apply and FUSE request ~10 times slower; 5k entries still take many
+// Apply and FUSE request ~10 times slower; 2k entries still take many
 // getdents pages (with 500-byte buffers).
-const largeDirEntries = 5_000
+const largeDirEntries = 2_000

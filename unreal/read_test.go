@@ -112,7 +112,7 @@ func readAll(p string, bufSize int) ([]byte, error) {
 // and never more at once than MaxFetches.
 func TestReadAheadSequential(t *testing.T) {
 	c := newCache(t)
-	data := randomData(t, 20<<20+12345)
+	data := randomData(t, 5*chunkSize+12345)
 	f := newTestFetcher(data)
 	// The first call waits for a second one to arrive: only read-ahead
 	// (fetching beyond what the kernel asked for) can make it come.
@@ -134,7 +134,7 @@ func TestReadAheadSequential(t *testing.T) {
 		return 0, nil, false
 	}
 	mustApply(t, c, "alice", linkData(1, "big.bin", data))
-	dir := mountWith(t, c, f, Options{MaxFetches: 3, ReadAhead: 4 << 20})
+	dir := mountWith(t, c, f, Options{MaxFetches: 3, ReadAhead: 2 * chunkSize})
 	got, err := readAll(filepath.Join(dir, "docs", "big.bin"), 64<<10)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes, %v; want the %d bytes", len(got), err, len(data))
@@ -164,7 +164,7 @@ func TestReadFailoverMidRead(t *testing.T) {
 	for _, how := range []string{"error", "hang"} {
 		t.Run(how, func(t *testing.T) {
 			c := newCache(t)
-			data := randomData(t, 10<<20)
+			data := randomData(t, 5*chunkSize)
 			f := newTestFetcher(data)
 			var mu sync.Mutex
 			served := 0
@@ -176,7 +176,7 @@ func TestReadFailoverMidRead(t *testing.T) {
 				served++
 				n := served
 				mu.Unlock()
-				if n <= 3 {
+				if n <= 1 {
 					return 0, nil, false
 				}
 				if how == "hang" {
@@ -285,11 +285,11 @@ func TestReadCorruptContent(t *testing.T) {
 	})
 	t.Run("large file read to the end", func(t *testing.T) {
 		c := newCache(t)
-		data := randomData(t, 5<<20+7)
+		data := randomData(t, 3*chunkSize+7)
 		f := newTestFetcher(data)
 		f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
 			n := copy(p, data[call.off:])
-			if call.off == 2*chunkSize {
+			if call.off == chunkSize {
 				p[100] ^= 1
 			}
 			if n < len(p) {
@@ -301,7 +301,7 @@ func TestReadCorruptContent(t *testing.T) {
 		dir := mountWith(t, c, f, Options{})
 		got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
 		if !errors.Is(err, syscall.EIO) {
-			t.Fatalf("read of a corrupt 5 MiB file to the end: %d bytes, %v; want EIO", len(got), err)
+			t.Fatalf("read of a corrupt 3-chunk file to the end: %d bytes, %v; want EIO", len(got), err)
 		}
 		if len(got) >= len(data) {
 			t.Fatalf("%d bytes delivered: the last ones must be held back", len(got))
