@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -35,27 +36,36 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 		return 0, c.fail(ctx, op, err)
 	}
 	defer stream.Close()
+	conn, err := stream.Conn()
+	if err != nil {
+		return 0, c.fail(ctx, op, err)
+	}
 
+	// storeCodec copies each chunk straight into p.
 	n, size := 0, int64(-1)
-	for stream.Receive() {
-		msg := stream.Msg()
+	var msg inChunk
+	for {
+		// An empty message does not reach the codec: reset it here.
+		msg = inChunk{dst: p[n:]}
+		if err := conn.Receive(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return n, c.fail(ctx, op, err)
+		}
 		if size < 0 {
-			size = msg.GetSize()
+			size = msg.size
 			if size < 0 {
 				return 0, c.fail(ctx, op, fmt.Errorf("%w: reply: negative size %d", ErrInvalid, size))
 			}
 		}
-		d := msg.GetData()
-		if len(d) > MaxChunk {
-			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: chunk of %d bytes, at most %d", ErrInvalid, len(d), MaxChunk))
+		if msg.n > MaxChunk {
+			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: chunk of %d bytes, at most %d", ErrInvalid, msg.n, MaxChunk))
 		}
-		if len(d) > len(p)-n {
-			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: %d bytes more than asked for", ErrInvalid, len(d)-(len(p)-n)))
+		if msg.n > len(p)-n {
+			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: %d bytes more than asked for", ErrInvalid, msg.n-(len(p)-n)))
 		}
-		n += copy(p[n:], d)
-	}
-	if err := stream.Err(); err != nil {
-		return n, c.fail(ctx, op, err)
+		n += msg.n
 	}
 	if size < 0 {
 		return n, c.fail(ctx, op, fmt.Errorf("%w: reply: empty stream", ErrInvalid))

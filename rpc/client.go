@@ -90,6 +90,7 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 	c.store = realv1connect.NewStoreServiceClient(hc, base,
 		connect.WithReadMaxBytes(MaxChunk+4096),
 		connect.WithAcceptCompression("gzip", nil, nil),
+		connect.WithCodec(storeCodec{}),
 	)
 	return c
 }

@@ -45,29 +45,24 @@ func (h *storeHandler) read(ctx context.Context, peer string, req *realv1.ReadRe
 	if off < size {
 		end = off + min(req.GetLength(), size-off)
 	}
-	// The first message always goes out: it carries the size.
-	msg := &realv1.ReadResponse{Size: size}
-	buf := make([]byte, min(MaxChunk, end-off))
+	// The first message always goes out: it carries the size. The codec
+	// reads each chunk from c into the message buffer (storeCodec).
+	conn := stream.Conn()
+	msg := &outChunk{c: c, size: size}
 	for first := true; first || off < end; first = false {
-		n := 0
-		if off < end {
-			n, err = c.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
-			if n == 0 && err == nil {
-				err = io.ErrNoProgress
+		msg.off, msg.n = off, int(min(MaxChunk, end-off))
+		err := conn.Send(msg)
+		if msg.err != nil && (msg.got == 0 || !errors.Is(msg.err, io.EOF)) {
+			if errors.Is(msg.err, io.EOF) {
+				return fmt.Errorf("%w: %s ended at %d of %d bytes", ErrChanged, name, off, size)
 			}
-			if err != nil && (n == 0 || !errors.Is(err, io.EOF)) {
-				if errors.Is(err, io.EOF) {
-					return fmt.Errorf("%w: %s ended at %d of %d bytes", ErrChanged, name, off, size)
-				}
-				return fmt.Errorf("read %s at %d: %w", name, off, err)
-			}
+			return fmt.Errorf("read %s at %d: %w", name, off, msg.err)
 		}
-		msg.Data = buf[:n]
-		if err := stream.Send(msg); err != nil {
+		if err != nil {
 			return err
 		}
-		msg.Size = 0
-		off += int64(n)
+		msg.size = 0
+		off += int64(msg.got)
 	}
 	return nil
 }

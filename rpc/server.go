@@ -98,6 +98,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			&storeHandler{s: cfg.Store, log: log},
 			connect.WithReadMaxBytes(maxSmallMessage),
 			connect.WithCompression("gzip", nil, nil), // content is streamed as is
+			connect.WithCodec(storeCodec{}),
 		))
 	}
 
