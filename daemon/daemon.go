@@ -176,7 +176,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	loc := real.New(real.Layers{Upper: upper, Lower: lower, Arenas: arenas}, ix, remote{cache}, log.With("component", "real"))
 
-	recv := &receiver{cache: cache, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
+	recv := &receiver{cache: cache, local: loc, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
 	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source")}
 	var srv *rpc.Server
 	if cfg.Listen != "" {

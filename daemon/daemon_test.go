@@ -240,3 +240,38 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestRemoteChangeUnderLocalMetadata: B chmods a file of A's (overlay keeps a
+// metadata-only copy in B's upper); A then edits it: B shows the new bytes
+// with their size and keeps its mode. A deletes a file B edited: B keeps its
+// version.
+func TestRemoteChangeUnderLocalMetadata(t *testing.T) {
+	h := household(t, "a", "b")
+	a, b := h["a"], h["b"]
+	orig := random(1000)
+	os.WriteFile(a.path("f"), orig, 0o644)
+	os.WriteFile(a.path("g"), orig, 0o644)
+	eventually(t, "f on b", sameContent(b.path("f"), orig))
+	eventually(t, "g on b", sameContent(b.path("g"), orig))
+
+	if err := os.Chmod(b.path("f"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{5000, 300} { // longer, then shorter
+		next := random(n)
+		os.WriteFile(a.path("f"), next, 0o644)
+		eventually(t, "edit under b's chmod", sameContent(b.path("f"), next))
+		fi, err := os.Stat(b.path("f"))
+		if err != nil || fi.Size() != int64(n) || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("b's view of f: %v, %v; want %d bytes, mode 0600", fi, err, n)
+		}
+	}
+
+	mine := []byte("b's own version")
+	os.WriteFile(b.path("g"), mine, 0o644)
+	// A keeps showing its own local g (upper wins); B's version reaches A's lower.
+	eventually(t, "b's version in a's lower", sameContent(filepath.Join(a.store, "lower", "shared", "g"), mine))
+	os.Remove(a.path("g"))
+	time.Sleep(300 * time.Millisecond) // let the Unlink travel
+	eventually(t, "b keeps its version", sameContent(b.path("g"), mine))
+}

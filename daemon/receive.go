@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/realsync/real/history"
+	real "github.com/realsync/real/real"
 	"github.com/realsync/real/rpc"
 	"github.com/realsync/real/unreal"
 )
@@ -16,6 +17,7 @@ import (
 // (Notify, or Pull replies) and full reports.
 type receiver struct {
 	cache  *unreal.Cache
+	local  *real.Real // told of every applied change, to keep local modifications consistent
 	db     *sql.DB
 	arenas []string
 	peers  peerSet
@@ -115,8 +117,16 @@ func (r *receiver) Notify(ctx context.Context, peer string, batch []history.Entr
 	}
 	var fresh uint64
 	for i := range batch {
-		if batch[i].Index > before {
-			fresh++
+		if batch[i].Index <= before {
+			continue
+		}
+		fresh++
+		// A local modification under the changed path (a metacopy, a local
+		// version, a whiteout) is brought in line or recorded as a conflict.
+		if r.local != nil {
+			if err := r.local.RemoteChanged(ctx, batch[i]); err != nil {
+				r.log.Error("reconciling a remote change with the local state", "from", peer, "arena", batch[i].Arena, "path", batch[i].Path, "err", err)
+			}
 		}
 	}
 	ps.received.Add(fresh)
