@@ -117,6 +117,9 @@ func (m *inChunk) parse(b []byte) error {
 		if l < 0 {
 			return fmt.Errorf("read response: %w", protowire.ParseError(l))
 		}
+		if !num.IsValid() {
+			return fmt.Errorf("read response: invalid field number %d", num)
+		}
 		b = b[l:]
 		switch {
 		case num == readResponseData && typ == protowire.BytesType:
