@@ -81,11 +81,7 @@ func (m *outChunk) appendTo(dst []byte) ([]byte, error) {
 	dst = protowire.AppendVarint(dst, uint64(m.n))
 	start := len(dst)
 	dst = slices.Grow(dst, m.n)[:start+m.n]
-	m.got, m.err = m.c.ReadAt(dst[start:], m.off)
-	if m.got == 0 && m.err == nil {
-		m.err = io.ErrNoProgress
-	}
-	if m.err != nil && (m.got == 0 || !errors.Is(m.err, io.EOF)) {
+	if !m.fill(dst[start:]) {
 		return nil, errChunkRead
 	}
 	if m.got < m.n {
@@ -99,6 +95,16 @@ func (m *outChunk) appendTo(dst []byte) ([]byte, error) {
 		copy(dst[at:], data)
 	}
 	return dst, nil
+}
+
+// fill reads the chunk into p (len(p) == m.n) and tells whether it can be
+// sent: some bytes came, and the only error, if any, is io.EOF.
+func (m *outChunk) fill(p []byte) bool {
+	m.got, m.err = m.c.ReadAt(p, m.off)
+	if m.got == 0 && m.err == nil {
+		m.err = io.ErrNoProgress
+	}
+	return m.err == nil || (m.got > 0 && errors.Is(m.err, io.EOF))
 }
 
 // inChunk receives a ReadResponse: the data field is copied into dst when it

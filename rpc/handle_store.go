@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -21,13 +23,14 @@ type storeHandler struct {
 
 func (h *storeHandler) Read(ctx context.Context, req *connect.Request[realv1.ReadRequest], stream *connect.ServerStream[realv1.ReadResponse]) error {
 	peer := peerFrom(ctx)
-	if err := h.read(ctx, peer, req.Msg, stream); err != nil {
+	if err := h.read(ctx, peer, req, stream); err != nil {
 		return failed(h.log, "read", peer, err)
 	}
 	return nil
 }
 
-func (h *storeHandler) read(ctx context.Context, peer string, req *realv1.ReadRequest, stream *connect.ServerStream[realv1.ReadResponse]) error {
+func (h *storeHandler) read(ctx context.Context, peer string, creq *connect.Request[realv1.ReadRequest], stream *connect.ServerStream[realv1.ReadResponse]) error {
+	req := creq.Msg
 	b, err := checkRead(req)
 	if err != nil {
 		return err
@@ -45,13 +48,17 @@ func (h *storeHandler) read(ctx context.Context, peer string, req *realv1.ReadRe
 	if off < size {
 		end = off + min(req.GetLength(), size-off)
 	}
-	// The first message always goes out: it carries the size. The codec
-	// reads each chunk from c into the message buffer (storeCodec).
-	conn := stream.Conn()
+	// The first message always goes out: it carries the size. With
+	// protobuf (every real peer) storeCodec reads each chunk from c straight
+	// into the message buffer; a JSON caller gets ReadResponse messages.
+	send := sendVia(stream)
+	if strings.Contains(creq.Header().Get("Content-Type"), "json") {
+		send = sendJSON(stream)
+	}
 	msg := &outChunk{c: c, size: size}
 	for first := true; first || off < end; first = false {
 		msg.off, msg.n = off, int(min(MaxChunk, end-off))
-		err := conn.Send(msg)
+		err := send(msg)
 		if msg.err != nil && (msg.got == 0 || !errors.Is(msg.err, io.EOF)) {
 			if errors.Is(msg.err, io.EOF) {
 				return fmt.Errorf("%w: %s ended at %d of %d bytes", ErrChanged, name, off, size)
@@ -65,4 +72,25 @@ func (h *storeHandler) read(ctx context.Context, peer string, req *realv1.ReadRe
 		off += int64(msg.got)
 	}
 	return nil
+}
+
+// sendVia sends chunks through storeCodec, which reads them as it encodes.
+func sendVia(stream *connect.ServerStream[realv1.ReadResponse]) func(*outChunk) error {
+	conn := stream.Conn()
+	return func(m *outChunk) error { return conn.Send(m) }
+}
+
+// sendJSON reads each chunk into a buffer and sends it as a ReadResponse.
+func sendJSON(stream *connect.ServerStream[realv1.ReadResponse]) func(*outChunk) error {
+	var buf []byte
+	return func(m *outChunk) error {
+		m.got, m.err = 0, nil
+		if m.n > 0 {
+			buf = slices.Grow(buf[:0], m.n)[:m.n]
+			if !m.fill(buf) {
+				return errChunkRead
+			}
+		}
+		return stream.Send(&realv1.ReadResponse{Data: buf[:m.got], Size: m.size})
+	}
 }

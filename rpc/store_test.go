@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/realsync/real/blob"
 	realv1 "github.com/realsync/real/rpc/gen/real/v1"
+	"github.com/realsync/real/rpc/gen/real/v1/realv1connect"
 )
 
 func randomBytes(n int) []byte {
@@ -151,5 +153,33 @@ func TestReadErrors(t *testing.T) {
 	}
 	if len(f.store.opens) != opens {
 		t.Error("the store was asked to open an invalid request")
+	}
+}
+
+// A caller speaking Connect with JSON instead of protobuf gets the same
+// bytes (the server's shortcut codec is for protobuf only).
+func TestReadJSON(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t)
+	ctx := ctxT(t)
+	data := randomBytes(MaxChunk*2 + 999)
+	f.store.files["docs/a.bin"] = data
+	js := realv1connect.NewStoreServiceClient(&http.Client{Transport: c.transport}, "https://"+c.peer.Address, connect.WithProtoJSON())
+	s, err := js.Read(ctx, connect.NewRequest(&realv1.ReadRequest{Arena: "docs", Path: "a.bin", Blob: blob.Of(data).Bytes(), Offset: 5, Length: int64(len(data))}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []byte
+	var size int64
+	for s.Receive() {
+		got = append(got, s.Msg().GetData()...)
+		size = max(size, s.Msg().GetSize())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if size != int64(len(data)) || !bytes.Equal(got, data[5:]) {
+		t.Fatalf("JSON read: size %d, %d bytes; want %d, %d", size, len(got), len(data), len(data)-5)
 	}
 }
