@@ -14,6 +14,10 @@
 // once: handlers return errors wrapping the sentinels below, the server maps
 // them to Connect codes, and the client maps the codes back so errors.Is works
 // on the caller's side.
+//
+// File content (StoreService.Read) goes through storeCodec, which reads each
+// chunk from the Content straight into the message on the server and copies
+// it straight into the caller's slice on the client (see README.md).
 package rpc
 
 import (
