@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -84,15 +85,24 @@ func (h *Hasher) Sum() Hash {
 	return out
 }
 
+// bufs holds read buffers: most files are small, and a fresh 256 KiB
+// buffer per file cost more than hashing it.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // Read hashes everything r yields and returns the hash and the byte count.
 func Read(r io.Reader) (Hash, int64, error) {
 	h := NewHasher()
-	n, err := io.CopyBuffer(h, r, make([]byte, 256<<10))
+	buf := bufs.Get().(*[]byte)
+	defer bufs.Put(buf)
+	n, err := io.CopyBuffer(h, onlyReader{r}, *buf)
 	if err != nil {
 		return Hash{}, n, err
 	}
 	return h.Sum(), n, nil
 }
+
+// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses the given buffer.
+type onlyReader struct{ io.Reader }
 
 // File hashes the file at path.
 func File(path string) (Hash, int64, error) {

@@ -58,13 +58,26 @@ func BenchmarkBurst10k(b *testing.B) {
 			}
 		}
 		written := time.Since(start)
+		// Wait until the last file shows, then until the listing has them
+		// all (stat of a missing name leaves a negative dentry that the
+		// Unreal must drop when the name appears: one name, not 10,000).
+		last := bb.path(fmt.Sprintf("%s/f%05d", dir, 9999))
 		for {
-			ents, _ := os.ReadDir(bb.path(dir))
-			if len(ents) == 10000 {
+			if _, err := os.Stat(last); err == nil {
 				break
 			}
 			if time.Since(start) > 120*time.Second {
-				b.Fatalf("only %d of 10000 files visible on b after 120 s", len(ents))
+				b.Fatalf("%s not visible on b after 120 s", last)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		for {
+			ents, err := os.ReadDir(bb.path(dir))
+			if err == nil && len(ents) == 10000 {
+				break
+			}
+			if time.Since(start) > 120*time.Second {
+				b.Fatalf("b lists %d files (%v), want 10000", len(ents), err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -53,7 +53,7 @@ func insertConflicts(ctx context.Context, tx *sql.Tx, cs []Conflict) error {
 
 // Conflicts returns the recorded conflicts, oldest first.
 func (ix *Index) Conflicts(ctx context.Context) ([]Conflict, error) {
-	rows, err := ix.db.QueryContext(ctx, `SELECT id, arena, path, kind, local_blob, remote_blob, remote_prev, time_ns
+	rows, err := ix.q.Query(ctx, `SELECT id, arena, path, kind, local_blob, remote_blob, remote_prev, time_ns
 		FROM index_conflict ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("index conflicts: %w", err)

@@ -14,7 +14,7 @@ func (ix *Index) Since(ctx context.Context, after uint64, limit int) ([]history.
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := ix.db.QueryContext(ctx, `SELECT idx, kind, arena, path, mtime_ns, size, blob, prev_blob
+	rows, err := ix.q.Query(ctx, `SELECT idx, kind, arena, path, mtime_ns, size, blob, prev_blob
 		FROM index_history WHERE idx>? ORDER BY idx LIMIT ?`, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("history since %d: %w", after, err)
@@ -47,7 +47,7 @@ func (ix *Index) Since(ctx context.Context, after uint64, limit int) ([]history.
 // Last returns the index of the last history entry, 0 when there is none.
 func (ix *Index) Last(ctx context.Context) (uint64, error) {
 	var n int64
-	if err := ix.db.QueryRowContext(ctx, `SELECT coalesce(max(idx), 0) FROM index_history`).Scan(&n); err != nil {
+	if err := ix.q.QueryRow(ctx, `SELECT coalesce(max(idx), 0) FROM index_history`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("history last: %w", err)
 	}
 	return uint64(n), nil
@@ -56,7 +56,7 @@ func (ix *Index) Last(ctx context.Context) (uint64, error) {
 // Acked returns the last history index peer acknowledged (0: none).
 func (ix *Index) Acked(ctx context.Context, peer string) (uint64, error) {
 	var n int64
-	err := ix.db.QueryRowContext(ctx, `SELECT coalesce((SELECT idx FROM index_acked WHERE peer=?), 0)`, peer).Scan(&n)
+	err := ix.q.QueryRow(ctx, `SELECT coalesce((SELECT idx FROM index_acked WHERE peer=?), 0)`, peer).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("acked by %s: %w", peer, err)
 	}

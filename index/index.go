@@ -25,6 +25,7 @@ var schema embed.FS
 // Index is the index and history of the local peer, stored in a shared database.
 type Index struct {
 	db  *sql.DB
+	q   *sqlitedb.Stmts // the frequent read queries, prepared once
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -39,7 +40,7 @@ func Open(ctx context.Context, db *sql.DB, log *slog.Logger) (*Index, error) {
 	if err := sqlitedb.Migrate(ctx, db, "index", schema, "schema"); err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	return &Index{db: db, log: log, changed: make(chan struct{})}, nil
+	return &Index{db: db, q: sqlitedb.NewStmts(db), log: log, changed: make(chan struct{})}, nil
 }
 
 // Changed returns a channel that is closed when history is appended after

@@ -101,7 +101,7 @@ func fromNanos(n int64) time.Time {
 
 // Get returns the row at arena/path, if any.
 func (ix *Index) Get(ctx context.Context, arena, path string) (Row, bool, error) {
-	r, err := scanRow(ix.db.QueryRowContext(ctx,
+	r, err := scanRow(ix.q.QueryRow(ctx,
 		`SELECT `+rowCols+` FROM index_entry WHERE arena=? AND key=?`, arena, Key(path)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Row{}, false, nil
@@ -140,16 +140,16 @@ func (ix *Index) Scan(ctx context.Context, arena, dir string, fn func(Row) error
 		var err error
 		switch {
 		case dir == "" && after == nil:
-			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
 				WHERE arena=? ORDER BY key LIMIT ?`, arena, scanChunk)
 		case dir == "":
-			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
 				WHERE arena=? AND key>? ORDER BY key LIMIT ?`, arena, after, scanChunk)
 		case after == nil:
-			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
 				WHERE arena=? AND key>=? AND key<? ORDER BY key LIMIT ?`, arena, lo, hi, scanChunk)
 		default:
-			rows, err = ix.db.QueryContext(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
 				WHERE arena=? AND key>? AND key<? ORDER BY key LIMIT ?`, arena, after, hi, scanChunk)
 		}
 		if err != nil {
@@ -199,7 +199,7 @@ func (ix *Index) Rows(ctx context.Context, arena, dir string) ([]Row, error) {
 // HasRows reports whether the index holds any row for arena.
 func (ix *Index) HasRows(ctx context.Context, arena string) (bool, error) {
 	var n int
-	err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM index_entry WHERE arena=? LIMIT 1)`, arena).Scan(&n)
+	err := ix.q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM index_entry WHERE arena=? LIMIT 1)`, arena).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("index rows of %s: %w", arena, err)
 	}
@@ -209,7 +209,7 @@ func (ix *Index) HasRows(ctx context.Context, arena string) (bool, error) {
 // Count returns how many rows the index holds, over all arenas.
 func (ix *Index) Count(ctx context.Context) (int, error) {
 	var n int
-	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM index_entry`).Scan(&n); err != nil {
+	if err := ix.q.QueryRow(ctx, `SELECT count(*) FROM index_entry`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("index count: %w", err)
 	}
 	return n, nil
@@ -218,7 +218,7 @@ func (ix *Index) Count(ctx context.Context) (int, error) {
 // Empty reports whether the index holds no row at all.
 func (ix *Index) Empty(ctx context.Context) (bool, error) {
 	var n int
-	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM index_entry LIMIT 1)`).Scan(&n); err != nil {
+	if err := ix.q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM index_entry LIMIT 1)`).Scan(&n); err != nil {
 		return false, fmt.Errorf("index empty: %w", err)
 	}
 	return n == 0, nil
@@ -234,7 +234,7 @@ func (ix *Index) ByInode(ctx context.Context, inodes []uint64) ([]Row, error) {
 			continue
 		}
 		seen[ino] = true
-		rows, err := ix.db.QueryContext(ctx, `SELECT `+rowCols+` FROM index_entry WHERE inode=? AND kind=?`, int64(ino), int(File))
+		rows, err := ix.q.Query(ctx, `SELECT `+rowCols+` FROM index_entry WHERE inode=? AND kind=?`, int64(ino), int(File))
 		if err != nil {
 			return nil, fmt.Errorf("index by inode %d: %w", ino, err)
 		}

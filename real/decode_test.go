@@ -171,7 +171,7 @@ func TestCatchUpDecodesOverlayFactsFromScratch(t *testing.T) {
 	e.restartQuiet()
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

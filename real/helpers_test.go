@@ -100,7 +100,7 @@ func (d *dirRemote) Walk(ctx context.Context, arena, dir string, fn func(string,
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	upper  string
 	lower  string
@@ -123,7 +123,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // newEnv makes STORE-like dirs upper/ lower/ work/ and an index in real.db.
-func newEnv(t *testing.T, arenas ...string) *env {
+func newEnv(t testing.TB, arenas ...string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, upper: filepath.Join(dir, "upper"), lower: filepath.Join(dir, "lower"), dbFile: filepath.Join(dir, "real.db")}

@@ -47,9 +47,12 @@ type watcher struct {
 	w       *fsnotify.Watcher
 	dirs    map[string]bool // watched dirs (full paths)
 	limited bool            // some dir could not be watched: the watch limit was reached
-	pending map[scope]*pendingPath
-	backlog []fsnotify.Event // read while removing watches, not handled yet
-	errs    []error          // likewise
+	// limitLogged: the current episode of hitting the limit was logged
+	// (the periodic rescans while it lasts hit it again, silently).
+	limitLogged bool
+	pending     map[scope]*pendingPath
+	backlog     []fsnotify.Event // read while removing watches, not handled yet
+	errs        []error          // likewise
 }
 
 // Serve watches the upper (inotify, recursively) until ctx is done, then
@@ -278,6 +281,9 @@ func (w *watcher) watchAll() error {
 		w.watchTree(r.upperPath(a, ""))
 	}
 	r.watchLimited.Store(w.limited)
+	if !w.limited {
+		w.limitLogged = false // the episode is over; a new one is logged again
+	}
 	return nil
 }
 
@@ -290,7 +296,8 @@ func (w *watcher) add(dir string) error {
 		w.dirs[dir] = true
 		return nil
 	case errors.Is(err, unix.ENOSPC):
-		if !w.limited {
+		if !w.limitLogged {
+			w.limitLogged = true
 			w.r.log.Error("inotify watch limit reached: not every upper directory is watched; raise "+watchLimitSysctl+
 				" (sysctl -w "+watchLimitSysctl+"=N, N above the number of directories in the upper); until then the upper is scanned periodically",
 				"dir", dir, "scan_every", w.r.scanEvery)

@@ -48,6 +48,7 @@ type Cache struct {
 	fixed    map[string]bool // root, arenas and their prefixes (full paths)
 	now      func() time.Time
 	stmt     statements
+	q        *sqlitedb.Stmts // other frequent read queries, prepared once
 
 	mu      sync.Mutex
 	servers map[*Server]struct{} // mounted filesystems to invalidate after Apply
@@ -68,6 +69,7 @@ func OpenCache(ctx context.Context, db *sql.DB, arenas []string, log *slog.Logge
 	}
 	c := &Cache{
 		db:       db,
+		q:        sqlitedb.NewStmts(db),
 		log:      log,
 		arenas:   append([]string(nil), arenas...),
 		arenaSet: make(map[string]bool),

@@ -62,7 +62,7 @@ func (c *Cache) Walk(ctx context.Context, arena, dir string, fn func(path string
 		}
 		lo, hi = dir+"/", dir+"0" // '0' is the byte after '/'
 	}
-	rows, err := c.db.QueryContext(ctx, `SELECT path, peer, size, mtime, blob FROM unreal_entries
+	rows, err := c.q.Query(ctx, `SELECT path, peer, size, mtime, blob FROM unreal_entries
 		WHERE arena = ? AND path >= ? AND path < ? ORDER BY path, mtime DESC, peer`, arena, lo, hi)
 	if err != nil {
 		return fmt.Errorf("walk %s/%s: %w", arena, dir, err)
@@ -229,12 +229,12 @@ func (c *Cache) ino(ctx context.Context, full string, dir bool, known sql.NullIn
 		return uint64(known.Int64), nil
 	}
 	var n int64
-	err := c.db.QueryRowContext(ctx, `SELECT ino FROM unreal_inodes WHERE path = ? AND dir = ?`, full, boolInt(dir)).Scan(&n)
+	err := c.q.QueryRow(ctx, `SELECT ino FROM unreal_inodes WHERE path = ? AND dir = ?`, full, boolInt(dir)).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		if err := allocInode(ctx, c.db, full, dir); err != nil {
 			return 0, fmt.Errorf("inode of %q: %w", full, err)
 		}
-		err = c.db.QueryRowContext(ctx, `SELECT ino FROM unreal_inodes WHERE path = ? AND dir = ?`, full, boolInt(dir)).Scan(&n)
+		err = c.q.QueryRow(ctx, `SELECT ino FROM unreal_inodes WHERE path = ? AND dir = ?`, full, boolInt(dir)).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("inode of %q: %w", full, err)
@@ -257,7 +257,7 @@ func (c *Cache) list(ctx context.Context, full string) ([]dirent, error) {
 		return nil, errNotFound
 	}
 	byName := make(map[string]dirent)
-	rows, err := c.db.QueryContext(ctx, `SELECT d.path, d.name, i.ino FROM unreal_dirs d
+	rows, err := c.q.Query(ctx, `SELECT d.path, d.name, i.ino FROM unreal_dirs d
 		LEFT JOIN unreal_inodes i ON i.path = d.path AND i.dir = 1 WHERE d.parent = ?`, full)
 	if err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
@@ -277,7 +277,7 @@ func (c *Cache) list(ctx context.Context, full string) ([]dirent, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
 	}
-	rows, err = c.db.QueryContext(ctx, `SELECT DISTINCT e.arena, e.name, i.ino FROM unreal_entries e
+	rows, err = c.q.Query(ctx, `SELECT DISTINCT e.arena, e.name, i.ino FROM unreal_entries e
 		LEFT JOIN unreal_inodes i ON i.path = e.dir || '/' || e.name AND i.dir = 0 WHERE e.dir = ?`, full)
 	if err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
@@ -314,7 +314,7 @@ func (c *Cache) list(ctx context.Context, full string) ([]dirent, error) {
 
 // peersOf returns the peers that report blob b at (arena, path), sorted.
 func (c *Cache) peersOf(ctx context.Context, arena, path string, b blob.Hash) ([]string, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT peer FROM unreal_entries WHERE arena = ? AND path = ? AND blob = ? ORDER BY peer`, arena, path, b[:])
+	rows, err := c.q.Query(ctx, `SELECT peer FROM unreal_entries WHERE arena = ? AND path = ? AND blob = ? ORDER BY peer`, arena, path, b[:])
 	if err != nil {
 		return nil, fmt.Errorf("peers of %s/%s: %w", arena, path, err)
 	}
