@@ -117,8 +117,11 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 			return true, err
 		}
 		if len(entries) == 0 {
-			if err := s.src.trim(ctx); err != nil {
+			wait := refresh
+			if later, err := s.src.trim(ctx); err != nil {
 				s.log.Warn("trimming history", "err", err)
+			} else if later {
+				wait = trimEvery
 			}
 			if time.Since(asked) > refresh {
 				return true, errRefresh
@@ -129,7 +132,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 			case <-changed:
 			case <-s.peer.kick:
 				return true, errRefresh
-			case <-time.After(refresh):
+			case <-time.After(wait):
 			}
 			continue
 		}

@@ -36,8 +36,17 @@ type source struct {
 
 	// mu: trimming (write) against reading history or a report (read),
 	// so a reader never sees an entry both in base and history, or in none.
-	mu sync.RWMutex
+	mu       sync.RWMutex
+	lastTrim time.Time // guarded by mu
 }
+
+// Trimming is lazy: a trim folds and deletes in one write transaction, so
+// it runs at most every trimEvery, unless trimAtLeast entries are ready to
+// go (a burst then does not trim after every batch).
+const (
+	trimEvery   = 2 * time.Second
+	trimAtLeast = 10_000
+)
 
 // trimmed returns the index up to which history was trimmed.
 func (s *source) trimmed(ctx context.Context) (uint64, error) {
@@ -178,15 +187,15 @@ func scanBase(rows *sql.Rows) (history.Entry, error) {
 
 // trim folds and deletes the history every configured peer acknowledged,
 // keeping the last entry (so the history's last index stays visible).
-func (s *source) trim(ctx context.Context) error {
+func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 	if len(s.peers) == 0 {
-		return nil
+		return false, nil
 	}
 	minAcked := uint64(1<<63 - 1)
 	for name := range s.peers {
 		a, err := s.ix.Acked(ctx, name)
 		if err != nil {
-			return err
+			return false, err
 		}
 		minAcked = min(minAcked, a)
 	}
@@ -194,21 +203,25 @@ func (s *source) trim(ctx context.Context) error {
 	defer s.mu.Unlock()
 	t, err := s.trimmed(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	l, err := s.ix.Last(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	to := min(minAcked, l-min(l, 1))
 	if to <= t {
-		return nil
+		return false, nil
 	}
+	if to-t < trimAtLeast && time.Since(s.lastTrim) < trimEvery {
+		return true, nil // later: the caller comes back within trimEvery
+	}
+	s.lastTrim = time.Now()
 	var entries []history.Entry
 	for from := t; from < to; {
 		es, err := s.ix.Since(ctx, from, 10_000)
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, e := range es {
 			if e.Index <= to {
@@ -222,7 +235,7 @@ func (s *source) trim(ctx context.Context) error {
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("trim history: %w", err)
+		return false, fmt.Errorf("trim history: %w", err)
 	}
 	defer tx.Rollback()
 	for _, e := range entries {
@@ -239,23 +252,23 @@ func (s *source) trim(ctx context.Context) error {
 			_, err = tx.ExecContext(ctx, `DELETE FROM daemon_base WHERE arena = ? AND path = ?`, e.Arena, e.Path)
 		}
 		if err != nil {
-			return fmt.Errorf("trim history: fold entry %d: %w", e.Index, err)
+			return false, fmt.Errorf("trim history: fold entry %d: %w", e.Index, err)
 		}
 	}
 	// index_history belongs to package index; it has no trim of its own
 	// yet, and the fold above must commit with the delete.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM index_history WHERE idx <= ?`, int64(to)); err != nil {
-		return fmt.Errorf("trim history: %w", err)
+		return false, fmt.Errorf("trim history: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO daemon_trim (id, through) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET through = excluded.through`, int64(to)); err != nil {
-		return fmt.Errorf("trim history: %w", err)
+		return false, fmt.Errorf("trim history: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("trim history: %w", err)
+		return false, fmt.Errorf("trim history: %w", err)
 	}
 	s.log.Info("history trimmed", "through", to, "entries", len(entries))
-	return nil
+	return false, nil
 }
 
 // Pull answers a peer that cannot be called (rpc.Source): the next step
