@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/realsync/real/blob"
+	"golang.org/x/sys/unix"
 )
 
 // Fetcher reads file content from a peer: the RPC to that peer's
@@ -77,6 +80,7 @@ type Server struct {
 	fetches chan struct{}
 	uid     uint32
 	gid     uint32
+	dev     uint64 // the mount's device: names its FUSE connection
 
 	statMu     sync.Mutex // the counts statfs reports, and when they were taken
 	statAt     time.Time
@@ -129,20 +133,67 @@ func MountWith(dir string, c *Cache, f Fetcher, opts Options, log *slog.Logger) 
 		return nil, fmt.Errorf("mount unreal at %s: %w", dir, err)
 	}
 	s.fuse = srv
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		srv.Unmount()
+		return nil, fmt.Errorf("mount unreal at %s: %w", dir, err)
+	}
+	s.dev = st.Dev
 	c.attach(s)
 	log.Info("unreal mounted", "dir", dir)
 	return s, nil
 }
 
+// unmountGrace is how long Unmount waits for the kernel to end the FUSE
+// connection after the unmount before it aborts the connection.
+const unmountGrace = 2 * time.Second
+
 // Unmount unmounts the filesystem and waits for its server loop to end. It
 // fails (and stays mounted) while something is mounted on top, e.g. the overlay.
+//
+// The kernel ends the connection only when the superblock goes. A mount
+// namespace created while we were mounted (on a host whose / is private,
+// as in a container) keeps a copy of the mount that our unmount does not
+// reach, and with it the superblock: then, after unmountGrace, Unmount
+// aborts the connection through the fusectl filesystem (which it mounts at
+// /sys/fs/fuse/connections if needed), so the daemon can still stop. Those
+// copies then answer ENOTCONN.
 func (s *Server) Unmount() error {
-	if err := s.fuse.Unmount(); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- s.fuse.Unmount() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(unmountGrace):
+		s.log.Warn("unreal: the kernel keeps the FUSE connection after the unmount (a copy of the mount lives in another mount namespace); aborting it", "dir", s.dir)
+		if aerr := abortConnection(s.dev); aerr != nil {
+			return fmt.Errorf("unmount unreal at %s: %w", s.dir, aerr)
+		}
+		err = <-done
+	}
+	if err != nil {
 		return fmt.Errorf("unmount unreal at %s: %w", s.dir, err)
 	}
 	s.cache.detach(s)
 	s.fuse.Wait()
 	s.log.Info("unreal unmounted", "dir", s.dir)
+	return nil
+}
+
+// fusectlDir is where the fusectl filesystem lists FUSE connections.
+const fusectlDir = "/sys/fs/fuse/connections"
+
+// abortConnection aborts the FUSE connection of the superblock dev.
+func abortConnection(dev uint64) error {
+	abort := filepath.Join(fusectlDir, strconv.FormatUint(uint64(unix.Minor(dev)), 10), "abort")
+	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount fusectl at %s to abort the connection: %w", fusectlDir, err)
+		}
+	}
+	if err := os.WriteFile(abort, []byte("1"), 0o200); err != nil {
+		return fmt.Errorf("abort FUSE connection: %w", err)
+	}
 	return nil
 }
 
