@@ -14,7 +14,9 @@ import (
 
 // ReadAt reads len(p) bytes of arena/path at off from the peer, if the file
 // there still is version b. It has io.ReaderAt semantics: n < len(p) comes
-// with an error, io.EOF when the content ends first. A changed file gives
+// with an error, io.EOF when the content ends first (the peer refuses a read
+// starting at or past the end with OutOfRange: that is io.EOF and n = 0
+// here). A changed file gives
 // ErrChanged, a missing one ErrNotFound. The bytes are not checked against b:
 // that is for the reader, once it has the whole content.
 func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
@@ -33,7 +35,7 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 	defer cancel()
 	stream, err := c.store.Read(ctx, connect.NewRequest(req))
 	if err != nil {
-		return 0, c.fail(ctx, op, err)
+		return 0, c.readFailed(ctx, op, err)
 	}
 	defer stream.Close()
 	conn, err := stream.Conn()
@@ -50,6 +52,9 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 		if err := conn.Receive(&msg); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
+			}
+			if n == 0 && size < 0 {
+				return 0, c.readFailed(ctx, op, err)
 			}
 			return n, c.fail(ctx, op, err)
 		}
@@ -81,4 +86,13 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// readFailed is fail for an error before any reply: the peer's refusal of a
+// read starting at or past the end is io.EOF, as io.ReaderAt has it.
+func (c *Client) readFailed(ctx context.Context, op string, err error) error {
+	if errors.Is(fromConnect(err), ErrOutOfRange) {
+		return io.EOF
+	}
+	return c.fail(ctx, op, err)
 }

@@ -19,6 +19,9 @@ var (
 	ErrUnknownArena = errors.New("unknown arena")    // InvalidArgument, told apart by an ErrorInfo detail
 	ErrUnavailable  = errors.New("peer unavailable") // Unavailable: unreachable, shutting down, retry later
 	ErrPeerKey      = errors.New("key not accepted") // one side presented a key the other does not pin
+	// ErrOutOfRange is a read starting at or past the end of the content
+	// (OutOfRange). Client.ReadAt turns it into io.EOF, as io.ReaderAt has it.
+	ErrOutOfRange = errors.New("read past the end")
 )
 
 // classify maps a handler error to its Connect code and wire reason.
@@ -34,6 +37,8 @@ func classify(err error) (connect.Code, realv1.Reason) {
 		return connect.CodeFailedPrecondition, realv1.Reason_REASON_CHANGED
 	case errors.Is(err, ErrUnavailable):
 		return connect.CodeUnavailable, realv1.Reason_REASON_UNAVAILABLE
+	case errors.Is(err, ErrOutOfRange):
+		return connect.CodeOutOfRange, realv1.Reason_REASON_OUT_OF_RANGE
 	case errors.Is(err, context.Canceled):
 		// The caller that cancelled does not read the reply: a handler sees
 		// Canceled that the caller still waits for when this server stops.
@@ -67,6 +72,7 @@ var byReason = map[realv1.Reason]error{
 	realv1.Reason_REASON_CHANGED:       ErrChanged,
 	realv1.Reason_REASON_UNKNOWN_ARENA: ErrUnknownArena,
 	realv1.Reason_REASON_UNAVAILABLE:   ErrUnavailable,
+	realv1.Reason_REASON_OUT_OF_RANGE:  ErrOutOfRange,
 }
 
 var byCode = map[connect.Code]error{
@@ -75,6 +81,7 @@ var byCode = map[connect.Code]error{
 	connect.CodeFailedPrecondition: ErrChanged,
 	connect.CodeAborted:            ErrChanged,
 	connect.CodeUnavailable:        ErrUnavailable,
+	connect.CodeOutOfRange:         ErrOutOfRange,
 }
 
 // remoteError is an error the client got: its text is the Connect error's,

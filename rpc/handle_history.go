@@ -51,7 +51,7 @@ func (h *historyHandler) Notify(ctx context.Context, req *connect.Request[realv1
 func failed(log *slog.Logger, op, peer string, err error) error {
 	ce := toConnect(err)
 	switch ce.Code() {
-	case connect.CodeInvalidArgument:
+	case connect.CodeInvalidArgument, connect.CodeOutOfRange:
 		log.Warn("rpc: refused request", "op", op, "peer", peer, "err", err)
 	case connect.CodeInternal, connect.CodeUnknown:
 		log.Error("rpc: request failed", "op", op, "peer", peer, "err", err)

@@ -44,6 +44,9 @@ func (h *storeHandler) read(ctx context.Context, peer string, creq *connect.Requ
 
 	size := c.Size()
 	off := req.GetOffset()
+	if off >= size && req.GetLength() > 0 {
+		return fmt.Errorf("%w: read %s at %d: the content has %d bytes", ErrOutOfRange, name, off, size)
+	}
 	end := off
 	if off < size {
 		end = off + min(req.GetLength(), size-off)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -78,6 +79,10 @@ func TestReadAt(t *testing.T) {
 		if n, err := c.ReadAt(ctx, "docs", "film.mkv", b, tail, off); n != 0 || err != io.EOF {
 			t.Fatalf("read at %d = %d, %v; want 0, io.EOF", off, n, err)
 		}
+	}
+	// The server refused those two with OutOfRange, logged once each.
+	if got := f.log.lines("level=WARN", "refused request", "docs/film.mkv", "past the end"); len(got) != 2 {
+		t.Errorf("%d refusals of reads past the end logged, want 2:\n%s", len(got), f.log)
 	}
 	// An empty file.
 	f.store.files["docs/empty"] = nil
@@ -154,6 +159,57 @@ func TestReadErrors(t *testing.T) {
 	if len(f.store.opens) != opens {
 		t.Error("the store was asked to open an invalid request")
 	}
+}
+
+// A read starting at or past the end is refused by the server with
+// OutOfRange and a message naming the file, its size and the offset; the
+// store content is not read.
+func TestReadPastEnd(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t)
+	ctx := ctxT(t)
+	data := randomBytes(5000)
+	f.store.files["docs/a.bin"] = data
+	for _, off := range []int64{5000, 5001, 1 << 40} {
+		s, err := c.store.Read(ctx, connect.NewRequest(&realv1.ReadRequest{Arena: "docs", Path: "a.bin", Blob: blob.Of(data).Bytes(), Offset: off, Length: 10}))
+		if err == nil {
+			for s.Receive() {
+				t.Errorf("read at %d: got a message %d bytes, size %d", off, len(s.Msg().GetData()), s.Msg().GetSize())
+			}
+			err = s.Err()
+			s.Close()
+		}
+		if connect.CodeOf(err) != connect.CodeOutOfRange {
+			t.Fatalf("read at %d: %v, want out_of_range", off, err)
+		}
+		msg := err.Error()
+		for _, want := range []string{"docs/a.bin", fmt.Sprint(off), "5000 bytes"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("read at %d: message %q does not say %q", off, msg, want)
+			}
+		}
+		mustIs(t, fromConnect(err), ErrOutOfRange)
+	}
+	if got := f.log.lines("level=WARN", "refused request", "op=read", "peer=laptop", "past the end"); len(got) != 3 {
+		t.Errorf("%d refusals logged, want 3 (one per request):\n%s", len(got), f.log)
+	}
+	// A read of 0 bytes at the end is no error (the first message carries the size).
+	s, err := c.store.Read(ctx, connect.NewRequest(&realv1.ReadRequest{Arena: "docs", Path: "a.bin", Blob: blob.Of(data).Bytes(), Offset: 5000}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for s.Receive() {
+		if s.Msg().GetSize() != 5000 || len(s.Msg().GetData()) != 0 {
+			t.Errorf("empty read: %d bytes, size %d", len(s.Msg().GetData()), s.Msg().GetSize())
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Errorf("empty read at the end: %v", err)
+	}
+	// The changed check comes first: an older version past its end is ErrChanged.
+	_, err = c.ReadAt(ctx, "docs", "a.bin", blob.Of([]byte("older")), make([]byte, 10), 6000)
+	mustIs(t, err, ErrChanged)
 }
 
 // A caller speaking Connect with JSON instead of protobuf gets the same

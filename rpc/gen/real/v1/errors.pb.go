@@ -30,6 +30,8 @@ const (
 	Reason_REASON_CHANGED       Reason = 3
 	Reason_REASON_UNKNOWN_ARENA Reason = 4
 	Reason_REASON_UNAVAILABLE   Reason = 5
+	// A read starting at or past the end of the content (OutOfRange).
+	Reason_REASON_OUT_OF_RANGE Reason = 6
 )
 
 // Enum value maps for Reason.
@@ -41,6 +43,7 @@ var (
 		3: "REASON_CHANGED",
 		4: "REASON_UNKNOWN_ARENA",
 		5: "REASON_UNAVAILABLE",
+		6: "REASON_OUT_OF_RANGE",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":   0,
@@ -49,6 +52,7 @@ var (
 		"REASON_CHANGED":       3,
 		"REASON_UNKNOWN_ARENA": 4,
 		"REASON_UNAVAILABLE":   5,
+		"REASON_OUT_OF_RANGE":  6,
 	}
 )
 
@@ -131,14 +135,15 @@ const file_real_v1_errors_proto_rawDesc = "" +
 	"\n" +
 	"\x14real/v1/errors.proto\x12\areal.v1\"4\n" +
 	"\tErrorInfo\x12'\n" +
-	"\x06reason\x18\x01 \x01(\x0e2\x0f.real.v1.ReasonR\x06reason*\x90\x01\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x0f.real.v1.ReasonR\x06reason*\xa9\x01\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_INVALID\x10\x01\x12\x14\n" +
 	"\x10REASON_NOT_FOUND\x10\x02\x12\x12\n" +
 	"\x0eREASON_CHANGED\x10\x03\x12\x18\n" +
 	"\x14REASON_UNKNOWN_ARENA\x10\x04\x12\x16\n" +
-	"\x12REASON_UNAVAILABLE\x10\x05B1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
+	"\x12REASON_UNAVAILABLE\x10\x05\x12\x17\n" +
+	"\x13REASON_OUT_OF_RANGE\x10\x06B1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
 
 var (
 	file_real_v1_errors_proto_rawDescOnce sync.Once
