@@ -114,7 +114,7 @@ func TestUnrealNewestVersionWins(t *testing.T) {
 	writeWithMtime(t, b, "shared/same", fromB, newer)
 	shows(t, c, "shared/same", fromB)
 	writeWithMtime(t, a, "shared/same", fromA, older) // last writer, older mtime
-	caughtUp(t, h, a, c) // a's older version reached c: kept, not served
+	caughtUp(t, h, a, c)                              // a's older version reached c: kept, not served
 	holders(t, c, "shared/same", "b")
 	shows(t, c, "shared/same", fromB)
 	hasMtime(t, c, "shared/same", newer)
