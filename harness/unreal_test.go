@@ -170,8 +170,8 @@ func readSome(t *testing.T, p *harness.Peer, file string, n int) (*os.File, []by
 }
 
 // readRest reads f to its end in 1 MiB reads on another goroutine and
-// returns what it read and the error, or fails the test after limit.
-func readRest(t *testing.T, f *os.File, limit time.Duration) ([]byte, error, time.Duration) {
+// returns what it read, how long that took and the error, or fails the test after limit.
+func readRest(t *testing.T, f *os.File, limit time.Duration) ([]byte, time.Duration, error) {
 	t.Helper()
 	type result struct {
 		b   []byte
@@ -197,10 +197,10 @@ func readRest(t *testing.T, f *os.File, limit time.Duration) ([]byte, error, tim
 	}()
 	select {
 	case r := <-done:
-		return r.b, r.err, time.Since(start)
+		return r.b, time.Since(start), r.err
 	case <-time.After(limit):
 		t.Fatalf("read of %s still going after %s", f.Name(), limit)
-		return nil, nil, 0
+		return nil, 0, nil
 	}
 }
 
@@ -223,7 +223,7 @@ func TestUnrealReadFailsOverWhenPeerKilled(t *testing.T) {
 
 	f, head := readSome(t, c, "shared/big", 8<<20)
 	b.Kill()
-	rest, err, took := readRest(t, f, 2*time.Minute)
+	rest, took, err := readRest(t, f, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("c: reading shared/big after b was killed: %v (after %s)", err, took)
 	}
@@ -251,7 +251,7 @@ func TestUnrealReadFailsWithEIOWhenOnlyHolderKilled(t *testing.T) {
 	}
 	a.Kill()
 	const bound = 40 * time.Second
-	rest, err, took := readRest(t, f, 2*bound)
+	rest, took, err := readRest(t, f, 2*bound)
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("c: read of shared/big after its only holder died: %d more bytes, err %v; want EIO", len(rest), err)
 	}
