@@ -29,6 +29,12 @@ type peerState struct {
 	lastContact time.Time
 	lastErr     string
 	pushing     bool // our sender's session with it is up
+	// pulled is the highest index a Pull reply handed the peer, at
+	// pulledAt: while our sender's session is down the peer pulls, and the
+	// session that comes up waits for that reply to be applied rather than
+	// sending the same entries again.
+	pulled   uint64
+	pulledAt time.Time
 }
 
 // contact records a call with the peer that succeeded (err nil) or failed.
@@ -47,6 +53,27 @@ func (p *peerState) setPushing(on bool) {
 	p.mu.Lock()
 	p.pushing = on
 	p.mu.Unlock()
+}
+
+// startPushing marks our sender's session as up and returns what Pull
+// replies handed the peer before: from now on Pull answers Pushing.
+func (p *peerState) startPushing() (pulled uint64, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pushing = true
+	return p.pulled, p.pulledAt
+}
+
+// handOut records a Pull reply of entries through index through, unless our
+// sender's session is up (false: the reply must be Pushing instead).
+func (p *peerState) handOut(through uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pushing {
+		return false
+	}
+	p.pulled, p.pulledAt = max(p.pulled, through), time.Now()
+	return true
 }
 
 func (p *peerState) isPushing() bool {

@@ -20,6 +20,11 @@ const (
 	callTimeout = 2 * time.Minute  // one Arenas, Notify or Report call
 	firstRetry  = 100 * time.Millisecond
 	maxRetry    = 10 * time.Second
+	// handover: how recent a Pull reply must be for a new session to wait
+	// (at most that long) until the peer applied it, instead of sending
+	// the same entries again; handoverPoll: how often it asks meanwhile.
+	handover     = 3 * time.Second
+	handoverPoll = 50 * time.Millisecond
 )
 
 // sender sends this peer's history to one other peer: it asks which arenas
@@ -89,7 +94,11 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 	if err := s.call(ctx, func(ctx context.Context) (err error) { w, err = s.client.Wants(ctx); return err }); err != nil {
 		return false, err
 	}
-	s.peer.setPushing(true)
+	if pulled, at := s.peer.startPushing(); pulled > w.Progress && time.Since(at) < handover {
+		if w, err = s.awaitPulled(ctx, w, pulled, at.Add(handover)); err != nil {
+			return true, err
+		}
+	}
 	want := make(map[string]bool, len(w.Arenas))
 	for _, a := range w.Arenas {
 		want[a] = true
@@ -144,17 +153,43 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 		}
 		last := entries[len(entries)-1].Index
 		if len(batch) > 0 {
-			if err := s.call(ctx, func(ctx context.Context) error { _, err := s.client.Notify(ctx, batch); return err }); err != nil {
+			var got uint64
+			if err := s.call(ctx, func(ctx context.Context) (err error) { got, err = s.client.Notify(ctx, batch); return err }); err != nil {
 				return true, err
 			}
 			s.peer.sent.Add(uint64(len(batch)))
-			s.log.Debug("sent", "entries", len(batch), "through", last)
+			s.log.Debug("sent", "entries", len(batch), "through", last, "peer_progress", got)
+			// The peer has more than this batch (a Pull reply of ours
+			// crossed it): go on after that, within our history.
+			if got > last {
+				if l, err := s.src.last(ctx); err == nil && got <= l {
+					last = got
+				}
+			}
 		}
 		after = last
 		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
 			return true, err
 		}
 	}
+}
+
+// awaitPulled asks the peer again until its progress reaches pulled (a
+// Pull reply handed it those entries just before this session came up,
+// and it is applying them), or until deadline; it returns the last answer.
+func (s *sender) awaitPulled(ctx context.Context, w rpc.Wants, pulled uint64, deadline time.Time) (rpc.Wants, error) {
+	for w.Progress < pulled && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return w, ctx.Err()
+		case <-time.After(handoverPoll):
+		}
+		if err := s.call(ctx, func(ctx context.Context) (err error) { w, err = s.client.Wants(ctx); return err }); err != nil {
+			return w, err
+		}
+	}
+	s.log.Debug("a pull reply was on its way at the start of the session", "pulled", pulled, "progress", w.Progress)
+	return w, nil
 }
 
 // sendReport sends a full report standing for history up to rp.

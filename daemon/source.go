@@ -320,6 +320,9 @@ func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 					reply.Entries = append(reply.Entries, e)
 				}
 			}
+			if !ps.handOut(reply.Through) { // our sender came up meanwhile: it sends these
+				return rpc.PullReply{Pushing: true}, nil
+			}
 			ps.sent.Add(uint64(len(reply.Entries)))
 			return reply, nil
 		}

@@ -117,7 +117,7 @@ func TestPeersThreeOneCutOff(t *testing.T) {
 
 // b is killed with SIGKILL while a's history streams to it; restarted, it
 // resumes after what it applied: nothing lost, nothing applied twice, and
-// the counters show about one batch sent again at most.
+// the counters show one batch sent again at most.
 func TestPeersKilledDuringBatch(t *testing.T) {
 	privtest.Require(t)
 	h, a, b := twoPeers(t)
@@ -186,12 +186,16 @@ func TestPeersKilledDuringBatch(t *testing.T) {
 	sent, dups := ast.peer("b").SentSinceStart, bst.peer("a").DuplicatesSinceStart
 	t.Logf("a's history %d (at the kill: %d), a sent b %d entries, b applied %d after its restart and skipped %d it had",
 		ast.History, killedAt, sent, bst.peer("a").ReceivedSinceStart, dups)
+	// Only the one batch on its way at the kill may go again (a Notify b
+	// applied but could not answer, or a Pull reply it never applied): the
+	// sender and the puller do not both send after the restart (observed:
+	// 0 extra in 5 runs, 2026-12-01).
 	const batch = 1000
-	if sent < ast.History || sent > ast.History+2*batch {
-		t.Errorf("a sent b %d entries for a history of %d; want each once, plus at most two batches again", sent, ast.History)
+	if sent < ast.History || sent > ast.History+batch {
+		t.Errorf("a sent b %d entries for a history of %d; want each once, plus at most the batch in flight at the kill", sent, ast.History)
 	}
-	if dups > 2*batch {
-		t.Errorf("b skipped %d entries it already had; want at most two batches", dups)
+	if dups > batch {
+		t.Errorf("b skipped %d entries it already had; want at most one batch", dups)
 	}
 }
 
