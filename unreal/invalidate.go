@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 )
@@ -125,10 +126,31 @@ func (s *Server) DropDentries() { s.dropDentries() }
 
 // dropDentries is DropDentries. Serialised: concurrent Applies wait for each
 // other's drop rather than piling up.
+//
+// The kernel frees only dentries nobody uses at that instant: a stale one
+// that a concurrent lookup (say, a user polling with stat) holds during the
+// drop survives it. So one more drop follows after redropAfter (coalesced:
+// at most one pending), which a dentry held across both is very unlikely to
+// survive.
 func (s *Server) dropDentries() {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
 	s.absent.reset()
+	s.writeDrop()
+	if s.redrop.CompareAndSwap(false, true) {
+		time.AfterFunc(redropAfter, func() {
+			s.dropMu.Lock()
+			defer s.dropMu.Unlock()
+			s.redrop.Store(false)
+			s.writeDrop()
+		})
+	}
+}
+
+// redropAfter is the delay of the second drop of dropDentries.
+const redropAfter = 150 * time.Millisecond
+
+func (s *Server) writeDrop() {
 	if err := os.WriteFile(dropCaches, []byte("2"), 0); err != nil {
 		s.log.Warn("unreal: cannot drop stale dentries: the overlay may show a new name as absent, or a removed one as a stale file handle, until the kernel evicts them",
 			"file", dropCaches, "err", err)

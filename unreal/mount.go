@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,8 +88,9 @@ type Server struct {
 	statFiles  uint64
 	statBlocks uint64
 
-	absent absentSet  // names a Lookup answered as absent
-	dropMu sync.Mutex // serialises dropDentries
+	absent absentSet   // names a Lookup answered as absent
+	dropMu sync.Mutex  // serialises dropDentries
+	redrop atomic.Bool // a delayed second drop is pending
 }
 
 // Mount mounts the Unreal over c at dir, read-only, with go-fuse DirectMount
