@@ -57,8 +57,14 @@ func TestDecodeHardLinksAreFilesAtBothPaths(t *testing.T) {
 	e.eventually(link("A", "a", h("shared"), blob.Hash{}))
 	must(t, os.Link(m("A/a"), m("A/b")))
 	e.eventually(link("A", "b", h("shared"), blob.Hash{}))
-	// Written through one name: both paths show the new content.
-	must(t, os.WriteFile(m("A/a"), []byte("changed"), 0o644))
+	// Written through one name: both paths show the new content. One write
+	// over the old bytes (no truncation first), so no watcher pass can see
+	// an empty file in between.
+	f, err := os.OpenFile(m("A/a"), os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteAt([]byte("changed"), 0)
+	must(t, err)
+	must(t, f.Close())
 	e.eventually(link("A", "a", h("changed"), h("shared")), link("A", "b", h("changed"), h("shared")))
 	e.restartQuiet()
 	// A hard link to a remote file copies it up: a local file at both paths.
