@@ -44,3 +44,16 @@ func Compare(a, b string) int {
 func Within(path, dir string) bool {
 	return dir == "" || path == dir || strings.HasPrefix(path, dir+"/")
 }
+
+// keyPath is the path of a key (the inverse of Key).
+func keyPath(key []byte) string {
+	var b strings.Builder
+	b.Grow(len(key))
+	for _, c := range key {
+		if c == 0 {
+			c = '/'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

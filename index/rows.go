@@ -113,7 +113,10 @@ func (ix *Index) Get(ctx context.Context, arena, path string) (Row, bool, error)
 }
 
 // scanChunk is how many rows Scan reads per query.
-const scanChunk = 2000
+const scanChunk = 8192
+
+// scanCols are the columns Scan reads: arena is known, path comes from key.
+const scanCols = `kind, size, mtime_ns, ctime_ns, inode, blob, origin, opaque, key`
 
 // Scan calls fn for every row of arena at dir or under it ("" = the whole
 // arena), in tree order. Rows are read in chunks, so fn may commit changes
@@ -135,43 +138,48 @@ func (ix *Index) Scan(ctx context.Context, arena, dir string, fn func(Row) error
 		lo = append(append([]byte{}, k...), 0)
 		hi = append(append([]byte{}, k...), 1)
 	}
+	chunk := make([]Row, 0, scanChunk)
 	for {
 		var rows *sql.Rows
 		var err error
 		switch {
 		case dir == "" && after == nil:
-			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+scanCols+` FROM index_entry
 				WHERE arena=? ORDER BY key LIMIT ?`, arena, scanChunk)
 		case dir == "":
-			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+scanCols+` FROM index_entry
 				WHERE arena=? AND key>? ORDER BY key LIMIT ?`, arena, after, scanChunk)
 		case after == nil:
-			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+scanCols+` FROM index_entry
 				WHERE arena=? AND key>=? AND key<? ORDER BY key LIMIT ?`, arena, lo, hi, scanChunk)
 		default:
-			rows, err = ix.q.Query(ctx, `SELECT `+rowCols+`, key FROM index_entry
+			rows, err = ix.q.Query(ctx, `SELECT `+scanCols+` FROM index_entry
 				WHERE arena=? AND key>? AND key<? ORDER BY key LIMIT ?`, arena, after, hi, scanChunk)
 		}
 		if err != nil {
 			return fmt.Errorf("index scan %s/%s: %w", arena, dir, err)
 		}
-		var chunk []Row
+		var key sql.RawBytes
 		for rows.Next() {
 			var r Row
 			var mt, ct, ino int64
-			var b, key []byte
+			var b sql.RawBytes
 			var opaque int
-			if err := rows.Scan(&r.Arena, &r.Path, &r.Kind, &r.Size, &mt, &ct, &ino, &b, &r.Origin, &opaque, &key); err != nil {
+			if err := rows.Scan(&r.Kind, &r.Size, &mt, &ct, &ino, &b, &r.Origin, &opaque, &key); err != nil {
 				rows.Close()
 				return fmt.Errorf("index scan %s/%s: %w", arena, dir, err)
 			}
+			r.Arena = arena
+			r.Path = keyPath(key)
 			if r.Blob, err = blob.FromBytes(b); err != nil {
 				rows.Close()
 				return fmt.Errorf("index scan %s/%s: row %s: %w", arena, dir, r.Path, err)
 			}
 			r.Mtime, r.Ctime, r.Inode, r.Opaque = fromNanos(mt), fromNanos(ct), uint64(ino), opaque != 0
 			chunk = append(chunk, r)
-			after = key
+		}
+		if len(chunk) > 0 {
+			after = Key(chunk[len(chunk)-1].Path)
 		}
 		err = rows.Err()
 		rows.Close()
@@ -186,6 +194,7 @@ func (ix *Index) Scan(ctx context.Context, arena, dir string, fn func(Row) error
 		if len(chunk) < scanChunk {
 			return nil
 		}
+		chunk = chunk[:0]
 	}
 }
 

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,12 +35,13 @@ type dirState struct {
 // syncer is one decoding pass: it walks scopes of the upper and the index
 // rows of those scopes in tree order, merges them, and collects changes.
 type syncer struct {
-	r     *Real
-	ctx   context.Context
-	arena string
-	cs    index.ChangeSet
-	n     int      // changed rows in cs
-	links []uint64 // inodes with other names (hard links) whose content changed
+	r      *Real
+	ctx    context.Context
+	arena  string
+	cs     index.ChangeSet
+	n      int      // changed rows in cs
+	links  []uint64 // inodes with other names (hard links) whose content changed
+	dirent []byte   // getdents buffer
 
 	// per scope
 	next    func() (index.Row, error, bool)
@@ -106,7 +107,7 @@ func (s *syncer) scope(sc scope) error {
 	s.pending = nil
 	s.facts = map[string]*facts{}
 	s.old, s.oldDone = nil, false
-	next, stop := iter.Pull2(s.r.ix.All(s.ctx, sc.arena, sc.dir))
+	next, stop := s.prefetch(sc)
 	s.next, s.stop = next, stop
 	defer stop()
 
@@ -140,6 +141,79 @@ func (s *syncer) scope(sc scope) error {
 			return err
 		}
 	}
+}
+
+// prefetchBatch is how many old rows go to the walk at once; prefetchAhead
+// how many batches the reader may be ahead.
+const (
+	prefetchBatch = 1024
+	prefetchAhead = 8
+)
+
+// prefetch reads the old rows of sc in another goroutine, ahead of the
+// walk, so that SQLite and the file system are read at the same time (on
+// another core). This is safe while the walk commits: it only changes rows
+// at or before its position, and the reader is past them.
+func (s *syncer) prefetch(sc scope) (next func() (index.Row, error, bool), stop func()) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	type batch struct {
+		rows []index.Row
+		err  error
+	}
+	ch := make(chan batch, prefetchAhead)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		var b []index.Row
+		err := s.r.ix.Scan(ctx, sc.arena, sc.dir, func(r index.Row) error {
+			b = append(b, r)
+			if len(b) < prefetchBatch {
+				return nil
+			}
+			select {
+			case ch <- batch{rows: b}:
+				b = make([]index.Row, 0, prefetchBatch)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if ctx.Err() != nil {
+			return // stopped: nobody reads any more
+		}
+		for _, last := range []batch{{rows: b}, {err: err}} {
+			if len(last.rows) == 0 && last.err == nil {
+				continue
+			}
+			select {
+			case ch <- last:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var cur []index.Row
+	next = func() (index.Row, error, bool) {
+		for len(cur) == 0 {
+			b, ok := <-ch
+			if !ok {
+				return index.Row{}, nil, false
+			}
+			if b.err != nil {
+				return index.Row{}, b.err, true
+			}
+			cur = b.rows
+		}
+		r := cur[0]
+		cur = cur[1:]
+		return r, nil, true
+	}
+	stop = func() {
+		cancel()
+		<-done
+	}
+	return next, stop
 }
 
 // walkScope decodes the scope root dir (with the state its ancestors give
@@ -265,7 +339,12 @@ func (s *syncer) dirFacts(p string) (*facts, bool, bool, error) {
 func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
 	full := s.r.upperPath(s.arena, p)
 	var st unix.Stat_t
-	if err := unix.Lstat(full, &st); err != nil {
+	return s.walkStat(p, full, &st, unix.Lstat(full, &st), ps, root)
+}
+
+// walkStat is walkEntry for an entry already stat'ed (lstat error err).
+func (s *syncer) walkStat(p, full string, st *unix.Stat_t, err error, ps dirState, root bool) error {
+	if err != nil {
 		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
 			return s.unreadable(p, full, err, true)
 		}
@@ -289,7 +368,7 @@ func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
 	var oldRow *index.Row
 	row, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
 		oldRow = old
-		return s.decodeFile(p, full, &st, ps, old)
+		return s.decodeFile(p, full, st, ps, old)
 	})
 	if err != nil || row == nil || ps.covered {
 		return err
@@ -365,24 +444,58 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 
 // walkDir walks the entries of the upper dir at p, whose state is st.
 func (s *syncer) walkDir(p string, st dirState, full string) error {
-	ents, err := os.ReadDir(full)
+	fd, names, err := s.readDirNames(full)
 	if vanished(err) {
 		return nil // replaced or removed meanwhile: the watcher hears of it
 	}
 	if err != nil {
 		return s.unreadable(p, full, err, false)
 	}
-	for _, e := range ents {
-		child := pjoin(p, e.Name())
+	defer unix.Close(fd)
+	var cst unix.Stat_t
+	for _, name := range names {
+		child := pjoin(p, name)
+		cfull := full + "/" + name
 		if err := tree.CheckPath(child); err != nil {
-			s.r.skipOnce(filepath.Join(full, e.Name()), err.Error())
+			s.r.skipOnce(cfull, err.Error())
 			continue
 		}
-		if err := s.walkEntry(child, st, false); err != nil {
+		// Relative to the open dir: no path lookup per entry.
+		err := unix.Fstatat(fd, name, &cst, unix.AT_SYMLINK_NOFOLLOW)
+		if err := s.walkStat(child, cfull, &cst, err, st, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// readDirNames opens dir and lists its entry names (getdents, without
+// stat'ing them) in byte order, which is tree order among siblings. The
+// caller closes fd.
+func (s *syncer) readDirNames(dir string) (fd int, names []string, err error) {
+	fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	if s.dirent == nil {
+		s.dirent = make([]byte, 64<<10)
+	}
+	for {
+		n, err := unix.ReadDirent(fd, s.dirent)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, nil, &os.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(s.dirent[:n], -1, names)
+	}
+	slices.Sort(names)
+	return fd, names, nil
 }
 
 // decodeFile decodes a non-directory upper entry: plain file, metacopy
