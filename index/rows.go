@@ -138,7 +138,7 @@ func (ix *Index) Scan(ctx context.Context, arena, dir string, fn func(Row) error
 		lo = append(append([]byte{}, k...), 0)
 		hi = append(append([]byte{}, k...), 1)
 	}
-	chunk := make([]Row, 0, scanChunk)
+	var chunk []Row // grown as needed: a watcher's scope is often one row
 	for {
 		var rows *sql.Rows
 		var err error
