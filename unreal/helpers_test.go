@@ -175,7 +175,7 @@ type overlay struct {
 // mountOverlay mounts overlayfs with lower as lower layer, with the options
 // the daemon uses, in a temporary directory; unmounted at cleanup (before
 // the lower, cleanups run last-in first-out).
-func mountOverlay(t *testing.T, lower string) overlay {
+func mountOverlay(t testing.TB, lower string) overlay {
 	t.Helper()
 	privtest.Require(t)
 	base := t.TempDir()

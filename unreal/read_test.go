@@ -187,7 +187,7 @@ func TestReadFailoverMidRead(t *testing.T) {
 			}
 			mustApply(t, c, "alice", linkData(1, "f.bin", data))
 			mustApply(t, c, "bob", linkData(1, "f.bin", data))
-			dir := mountWith(t, c, f, Options{FetchTimeout: 200 * time.Millisecond})
+			dir := mountWith(t, c, f, Options{FetchTimeout: time.Second}) // 200 ms was flaky on a loaded machine under -race
 			got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("read %d bytes, %v; want the %d bytes", len(got), err, len(data))
