@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -48,8 +49,11 @@ func (s *sender) run(ctx context.Context) {
 
 // retry runs session until ctx is done, waiting between failed sessions
 // with exponential backoff and jitter; a session that connected resets it.
+// A failure is logged once: the same error again (a peer refusing the same
+// batch, or still down) goes to Debug.
 func retry(ctx context.Context, log *slog.Logger, session func(context.Context) (bool, error)) {
 	backoff := firstRetry
+	var last string
 	for ctx.Err() == nil {
 		connected, err := session(ctx)
 		if ctx.Err() != nil {
@@ -62,7 +66,16 @@ func retry(ctx context.Context, log *slog.Logger, session func(context.Context) 
 			continue
 		}
 		d := backoff/2 + rand.N(backoff/2+1)
-		log.Info("peer not reachable; retrying", "err", err, "in", d)
+		level, msg := slog.LevelInfo, "peer not reachable; retrying"
+		if errors.Is(err, rpc.ErrInvalid) || errors.Is(err, rpc.ErrUnknownArena) {
+			level, msg = slog.LevelWarn, "peer refused our request; retrying"
+		}
+		if text := fmt.Sprint(err); text == last {
+			level = slog.LevelDebug
+		} else {
+			last = text
+		}
+		log.Log(ctx, level, msg, "err", err, "in", d)
 		select {
 		case <-ctx.Done():
 			return

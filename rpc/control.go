@@ -102,7 +102,7 @@ func ListenControl(path string, c Control, log *slog.Logger) (*ControlServer, er
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(realv1connect.NewControlServiceHandler(&controlHandler{c: c, log: log}))
+	mux.Handle(realv1connect.NewControlServiceHandler(&controlHandler{c: c, log: newRequestLog(log)}))
 	reflector := grpcreflect.NewStaticReflector(realv1connect.ControlServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
@@ -156,13 +156,13 @@ func (s *ControlServer) Shutdown(ctx context.Context) error {
 
 type controlHandler struct {
 	c   Control
-	log *slog.Logger
+	log *requestLog
 }
 
 func (h *controlHandler) Status(ctx context.Context, _ *connect.Request[realv1.StatusRequest]) (*connect.Response[realv1.StatusResponse], error) {
 	st, err := h.c.Status(ctx)
 	if err != nil {
-		return nil, failed(h.log, "status", "control", err)
+		return nil, h.log.failed("status", "control", err)
 	}
 	res := &realv1.StatusResponse{Name: st.Name, Arenas: st.Arenas, History: st.History, Trimmed: st.Trimmed,
 		IndexRows: st.IndexRows, UnrealEntries: st.UnrealEntries, Started: nanos(st.Started)}
@@ -184,11 +184,11 @@ func (h *controlHandler) History(ctx context.Context, req *connect.Request[realv
 		limit = 1000
 	}
 	if limit > MaxBatch {
-		return nil, failed(h.log, "history", "control", fmt.Errorf("%w: limit %d, at most %d", ErrInvalid, limit, MaxBatch))
+		return nil, h.log.failed("history", "control", fmt.Errorf("%w: limit %d, at most %d", ErrInvalid, limit, MaxBatch))
 	}
 	es, trimmed, err := h.c.History(ctx, req.Msg.GetAfter(), limit)
 	if err != nil {
-		return nil, failed(h.log, "history", "control", err)
+		return nil, h.log.failed("history", "control", err)
 	}
 	return connect.NewResponse(&realv1.HistoryResponse{Notifications: entriesToWire(es), Trimmed: trimmed}), nil
 }

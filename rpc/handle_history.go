@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -15,19 +16,19 @@ import (
 // historyHandler serves HistoryService: it validates, then calls History.
 type historyHandler struct {
 	h   History
-	log *slog.Logger
+	log *requestLog
 }
 
 func (h *historyHandler) Arenas(ctx context.Context, _ *connect.Request[realv1.ArenasRequest]) (*connect.Response[realv1.ArenasResponse], error) {
 	peer := peerFrom(ctx)
 	arenas, progress, err := h.h.Arenas(ctx, peer)
 	if err != nil {
-		return nil, failed(h.log, "arenas", peer, err)
+		return nil, h.log.failed("arenas", peer, err)
 	}
 	res := &realv1.ArenasResponse{Arenas: arenas, Progress: progress}
 	if rep, ok := h.h.(Reporter); ok {
 		if res.CatchUp, err = rep.NeedsReport(ctx, peer); err != nil {
-			return nil, failed(h.log, "arenas", peer, err)
+			return nil, h.log.failed("arenas", peer, err)
 		}
 	}
 	return connect.NewResponse(res), nil
@@ -37,28 +38,59 @@ func (h *historyHandler) Notify(ctx context.Context, req *connect.Request[realv1
 	peer := peerFrom(ctx)
 	batch, err := decodeBatch(req.Msg, time.Now())
 	if err != nil {
-		return nil, failed(h.log, "notify", peer, err)
+		return nil, h.log.failed("notify", peer, err)
 	}
 	progress, err := h.h.Notify(ctx, peer, batch)
 	if err != nil {
-		return nil, failed(h.log, "notify", peer, err)
+		return nil, h.log.failed("notify", peer, err)
 	}
 	return connect.NewResponse(&realv1.NotifyResponse{Progress: progress}), nil
 }
 
-// failed maps a handler error to the wire and logs it: refused requests at
-// Warn (the peer sent something wrong), internal errors at Error.
-func failed(log *slog.Logger, op, peer string, err error) error {
+// requestLog logs failed requests: refusals (the peer sent something
+// wrong) at Warn, internal errors at Error, the rest at Debug. A refusal
+// seen before (same peer, operation and message: a peer retrying the same
+// bad batch) goes to Debug, so each is logged once.
+type requestLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newRequestLog(log *slog.Logger) *requestLog {
+	return &requestLog{log: log, seen: make(map[string]bool)}
+}
+
+// failed maps a handler error to the wire and logs it.
+func (l *requestLog) failed(op, peer string, err error) error {
 	ce := toConnect(err)
 	switch ce.Code() {
 	case connect.CodeInvalidArgument, connect.CodeOutOfRange:
-		log.Warn("rpc: refused request", "op", op, "peer", peer, "err", err)
+		level := slog.LevelWarn
+		if l.repeated(peer + "\x00" + op + "\x00" + err.Error()) {
+			level = slog.LevelDebug
+		}
+		l.log.Log(context.Background(), level, "rpc: refused request", "op", op, "peer", peer, "err", err)
 	case connect.CodeInternal, connect.CodeUnknown:
-		log.Error("rpc: request failed", "op", op, "peer", peer, "err", err)
+		l.log.Error("rpc: request failed", "op", op, "peer", peer, "err", err)
 	default:
-		log.Debug("rpc: request failed", "op", op, "peer", peer, "code", ce.Code().String(), "err", err)
+		l.log.Debug("rpc: request failed", "op", op, "peer", peer, "code", ce.Code().String(), "err", err)
 	}
 	return ce
+}
+
+// repeated tells whether what was logged before, and remembers it (up to
+// maxRefusedLogged distinct refusals; past that each is logged).
+func (l *requestLog) repeated(what string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[what] {
+		return true
+	}
+	if len(l.seen) < maxRefusedLogged {
+		l.seen[what] = true
+	}
+	return false
 }
 
 func (h *historyHandler) Report(ctx context.Context, req *connect.Request[realv1.ReportRequest]) (*connect.Response[realv1.ReportResponse], error) {
@@ -69,10 +101,10 @@ func (h *historyHandler) Report(ctx context.Context, req *connect.Request[realv1
 	}
 	r, err := decodeReport(req.Msg, time.Now())
 	if err != nil {
-		return nil, failed(h.log, "report", peer, err)
+		return nil, h.log.failed("report", peer, err)
 	}
 	if err := rep.Report(ctx, peer, r); err != nil {
-		return nil, failed(h.log, "report", peer, err)
+		return nil, h.log.failed("report", peer, err)
 	}
 	return connect.NewResponse(&realv1.ReportResponse{}), nil
 }
@@ -85,15 +117,15 @@ func (h *historyHandler) Pull(ctx context.Context, req *connect.Request[realv1.P
 	}
 	p, err := decodePull(req.Msg)
 	if err != nil {
-		return nil, failed(h.log, "pull", peer, err)
+		return nil, h.log.failed("pull", peer, err)
 	}
 	reply, err := src.Pull(ctx, peer, p)
 	if err != nil {
-		return nil, failed(h.log, "pull", peer, err)
+		return nil, h.log.failed("pull", peer, err)
 	}
 	res, err := encodePullReply(&reply, time.Now())
 	if err != nil {
-		return nil, failed(h.log, "pull", peer, fmt.Errorf("reply: %w", err))
+		return nil, h.log.failed("pull", peer, fmt.Errorf("reply: %w", err))
 	}
 	return connect.NewResponse(res), nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 
@@ -18,13 +17,13 @@ import (
 // Store and streams the range in chunks of at most MaxChunk bytes.
 type storeHandler struct {
 	s   Store
-	log *slog.Logger
+	log *requestLog
 }
 
 func (h *storeHandler) Read(ctx context.Context, req *connect.Request[realv1.ReadRequest], stream *connect.ServerStream[realv1.ReadResponse]) error {
 	peer := peerFrom(ctx)
 	if err := h.read(ctx, peer, req, stream); err != nil {
-		return failed(h.log, "read", peer, err)
+		return h.log.failed("read", peer, err)
 	}
 	return nil
 }

@@ -168,6 +168,40 @@ func TestNotifyRefusesBadBatches(t *testing.T) {
 	}
 }
 
+// A peer retrying the same bad batch is logged at Warn once, then at
+// Debug; another refusal is logged at Warn again.
+func TestRefusalLoggedOnce(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t)
+	ctx := ctxT(t)
+	future := wire()
+	future.Mtime = time.Now().Add(48 * time.Hour).UnixNano()
+	for range 3 {
+		_, err := c.history.Notify(ctx, connect.NewRequest(&realv1.NotifyRequest{Notifications: []*realv1.Notification{future}}))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Fatalf("future mtime: %v, want invalid_argument", err)
+		}
+	}
+	if got := f.log.lines("level=WARN", "refused request", "op=notify", "future"); len(got) != 1 {
+		t.Errorf("%d Warn lines for the same refusal three times, want 1:\n%s", len(got), f.log)
+	}
+	if got := f.log.lines("level=DEBUG", "refused request", "op=notify", "future"); len(got) != 2 {
+		t.Errorf("%d Debug lines for the repeats, want 2:\n%s", len(got), f.log)
+	}
+	dotdot := wire()
+	dotdot.Path = "../x"
+	_, err := c.history.Notify(ctx, connect.NewRequest(&realv1.NotifyRequest{Notifications: []*realv1.Notification{dotdot}}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("dotdot: %v, want invalid_argument", err)
+	}
+	if got := f.log.lines("level=WARN", "refused request", "op=notify", `../x`); len(got) != 1 {
+		t.Errorf("another refusal: %d Warn lines, want 1:\n%s", len(got), f.log)
+	}
+	if f.hist.calls() != 0 {
+		t.Error("the handler was called with a refused batch")
+	}
+}
+
 // decodeLoose converts without validating (to hand bad batches to Client.Notify).
 func decodeLoose(req *realv1.NotifyRequest) ([]history.Entry, error) {
 	var out []history.Entry

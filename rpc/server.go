@@ -87,15 +87,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
+	reqLog := newRequestLog(log)
 	if cfg.History != nil {
 		mux.Handle(realv1connect.NewHistoryServiceHandler(
-			&historyHandler{h: cfg.History, log: log},
+			&historyHandler{h: cfg.History, log: reqLog},
 			connect.WithReadMaxBytes(MaxNotifyBytes),
 		))
 	}
 	if cfg.Store != nil {
 		mux.Handle(realv1connect.NewStoreServiceHandler(
-			&storeHandler{s: cfg.Store, log: log},
+			&storeHandler{s: cfg.Store, log: reqLog},
 			connect.WithReadMaxBytes(maxSmallMessage),
 			connect.WithCompression("gzip", nil, nil), // content is streamed as is
 			connect.WithCodec(storeCodec{}),
