@@ -38,7 +38,7 @@ import (
 // write 2 to /proc/sys/vm/drop_caches (frees unused dentries and inodes of
 // every filesystem; not the page cache) after the notifications, but only
 // when it is needed: a name appeared that a Lookup answered as absent (see
-// absent.go), or a name went away whose inode the kernel still held.
+// absent.go), or a name went away (whose inode the kernel may hold).
 func (s *Server) invalidate(changes []change) {
 	root := s.root.EmbeddedInode()
 	drop := false
@@ -62,10 +62,14 @@ func (s *Server) invalidate(changes []change) {
 		case n.before && !n.after:
 			if child != nil {
 				s.notified("delete", n.full, parent.NotifyDelete(name, child))
-				drop = true
 			} else {
 				s.notified("entry", n.full, parent.NotifyEntry(name))
 			}
+			// Drop even when go-fuse knows no child: a lookup in flight
+			// (it read the name before the commit) may hand the kernel
+			// the inode right after this check, and the overlay would
+			// then answer ESTALE for it until its dentry is evicted.
+			drop = true
 		case n.before && n.after && n.onlyModified:
 			if child != nil {
 				s.notified("content", n.full, child.NotifyContent(0, 0))
