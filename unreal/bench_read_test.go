@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -71,22 +72,27 @@ func BenchmarkSequentialRead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("unreal", func(b *testing.B) {
-		cache := newCache(b)
-		mustApply(b, cache, "alice", linkData(1, "big", data))
-		dir := mountUnrealOpts(b, cache, rpcFetcher{c}, Options{FetchTimeout: time.Minute}, nil)
-		b.SetBytes(int64(len(data)))
-		buf := make([]byte, 128<<10)
-		for b.Loop() {
-			f, err := os.Open(filepath.Join(dir, "docs", "big"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf)
-			f.Close()
-			if err != nil || n != int64(len(data)) {
-				b.Fatalf("read %d bytes, %v", n, err)
-			}
+	cache := newCache(b)
+	mustApply(b, cache, "alice", linkData(1, "big", data))
+	dir := mountUnrealOpts(b, cache, rpcFetcher{c}, Options{FetchTimeout: time.Minute}, nil)
+	for _, size := range []int{128 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("unreal-%dKiB", size>>10), func(b *testing.B) { readThrough(b, dir, data, size) })
+	}
+}
+
+// readThrough reads docs/big under dir to the end in reads of size bytes.
+func readThrough(b *testing.B, dir string, data []byte, size int) {
+	b.SetBytes(int64(len(data)))
+	buf := make([]byte, size)
+	for b.Loop() {
+		f, err := os.Open(filepath.Join(dir, "docs", "big"))
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf)
+		f.Close()
+		if err != nil || n != int64(len(data)) {
+			b.Fatalf("read %d bytes, %v", n, err)
+		}
+	}
 }

@@ -91,6 +91,7 @@ type Server struct {
 	absent absentSet   // names a Lookup answered as absent
 	dropMu sync.Mutex  // serialises dropDentries
 	redrop atomic.Bool // a delayed second drop is pending
+	gone   goneSet     // names removed lately: a lookup of one may come from a stale overlay dentry
 }
 
 // Mount mounts the Unreal over c at dir, read-only, with go-fuse DirectMount
@@ -127,6 +128,11 @@ func MountWith(dir string, c *Cache, f Fetcher, opts Options, log *slog.Logger) 
 			Options:           []string{"default_permissions"},
 			MaxWrite:          maxRead, // also max_read: reads of up to 1 MiB
 			MaxReadAhead:      maxRead,
+			// Our reads answer bytes, not file descriptors: splicing them
+			// gains nothing, and a 1 MiB read does not fit the default
+			// 1 MiB pipe with its header, so go-fuse would log
+			// "trySplice: ... max pipe size" on every such read.
+			DisableSplice:     true,
 			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP, // mmap of FOPEN_DIRECT_IO files (see Open)
 		},
 	}
@@ -227,6 +233,10 @@ func (s *Server) fileAttr(a *fuse.Attr, ino uint64, e Entry) {
 	a.Size = uint64(e.Size)
 	a.Blocks = (uint64(e.Size) + 511) / 512
 	s.common(a, e.Mtime)
+	// Tools size their reads by st_blksize (cat and cp: at least 128 KiB,
+	// more when st_blksize says so): ask for the largest kernel read, each
+	// of which is one FUSE round trip (files are FOPEN_DIRECT_IO).
+	a.Blksize = maxRead
 }
 
 func (s *Server) common(a *fuse.Attr, mt time.Time) {
