@@ -3,6 +3,7 @@ package unreal
 import (
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,7 +70,10 @@ func (s *Server) invalidate(changes []change) {
 			// (it read the name before the commit) may hand the kernel
 			// the inode right after this check, and the overlay would
 			// then answer ESTALE for it until its dentry is evicted.
+			// Should a stale dentry survive anyway, the next lookup of
+			// the name (its revalidation) drops again (see gone).
 			drop = true
+			s.gone.mark(n.full)
 		case n.before && n.after && n.onlyModified:
 			if child != nil {
 				s.notified("content", n.full, child.NotifyContent(0, 0))
@@ -141,8 +145,16 @@ func (s *Server) dropDentries() {
 	defer s.dropMu.Unlock()
 	s.absent.reset()
 	s.writeDrop()
+	s.dropAfter(redropAfter)
+}
+
+// dropSoon drops the unused dentries shortly (coalesced with any pending drop).
+func (s *Server) dropSoon() { s.dropAfter(10 * time.Millisecond) }
+
+// dropAfter schedules one drop after d unless one is pending already.
+func (s *Server) dropAfter(d time.Duration) {
 	if s.redrop.CompareAndSwap(false, true) {
-		time.AfterFunc(redropAfter, func() {
+		time.AfterFunc(d, func() {
 			s.dropMu.Lock()
 			defer s.dropMu.Unlock()
 			s.redrop.Store(false)
@@ -205,4 +217,29 @@ func (s *Server) notified(what, full string, errno syscall.Errno) {
 	if errno != 0 && errno != syscall.ENOENT {
 		s.log.Debug("unreal: kernel notification failed", "notify", what, "path", full, "err", errno)
 	}
+}
+
+// goneSet remembers names the Unreal removed (bounded: past maxAbsent
+// names it forgets them all, which only costs the self-healing drop).
+type goneSet struct {
+	mu    sync.Mutex
+	names map[string]struct{}
+}
+
+func (g *goneSet) mark(full string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.names == nil || len(g.names) >= maxAbsent {
+		g.names = make(map[string]struct{})
+	}
+	g.names[full] = struct{}{}
+}
+
+// take reports whether full was removed lately, and forgets it.
+func (g *goneSet) take(full string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.names[full]
+	delete(g.names, full)
+	return ok
 }

@@ -49,6 +49,11 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}()
 	ni, err := n.s.cache.node(ctx, full)
 	if err != nil {
+		if errors.Is(err, errNotFound) && n.s.gone.take(full) {
+			// The kernel asks again for a name we removed: an overlay
+			// dentry may have kept it (it then answers ESTALE); evict.
+			n.s.dropSoon()
+		}
 		return nil, n.s.errno("lookup", full, err)
 	}
 	found = true
