@@ -573,8 +573,12 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 		s.links = append(s.links, st.Ino)
 	}
 	if n != row.Size {
-		// Written while hashing: keep the hash, but not a stat that would
-		// let the next pass believe it is current.
+		// Written while hashing: keep the hash with the size of the bytes
+		// it covers (announcing the earlier stat size with it would name
+		// bytes nobody can serve), but not a stat that would let the next
+		// pass believe it is current: the writes' own events bring that
+		// pass, which re-hashes.
+		row.Size = n
 		row.Ctime = time.Time{}
 	}
 	row.Blob = h

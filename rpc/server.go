@@ -23,8 +23,8 @@ import (
 const (
 	readHeaderTimeout = 10 * time.Second // also bounds the TLS handshake
 	idleTimeout       = 5 * time.Minute
-	sendPingTimeout   = 30 * time.Second // ping a connection silent this long
-	pingTimeout       = 15 * time.Second // and drop it if the ping is not answered
+	sendPingTimeout   = 10 * time.Second // ping a connection silent this long
+	pingTimeout       = 5 * time.Second  // and drop it if the ping is not answered: a cut link is noticed within 15 s
 	shutdownGrace     = 5 * time.Second  // Serve's own shutdown on ctx cancel
 	maxRefusedLogged  = 1024             // distinct refused keys logged at Warn
 )
