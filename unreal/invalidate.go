@@ -19,8 +19,8 @@ import (
 // root), so for each changed path we walk that tree:
 //   - a name that appeared: NotifyEntry(name) on its parent drops a negative
 //     dentry (from a lookup while the name was absent);
-//   - a name that went away: NotifyDelete(name, child) when the child inode
-//     is known (also an inotify event), else NotifyEntry(name);
+//   - a name that went away: NotifyEntry(name) (see the removal case below
+//     for why not NotifyDelete);
 //   - a file whose served version changed: NotifyContent(0, 0) on it drops
 //     its cached pages and attributes (size, mtime) together. The overlay
 //     reads attributes and data from the lower inode every time, so a change
@@ -61,11 +61,11 @@ func (s *Server) invalidate(changes []change) {
 		child := parent.GetChild(name)
 		switch {
 		case n.before && !n.after:
-			if child != nil {
-				s.notified("delete", n.full, parent.NotifyDelete(name, child))
-			} else {
-				s.notified("entry", n.full, parent.NotifyEntry(name))
-			}
+			// NotifyEntry, not NotifyDelete: a delete notification turns
+			// the kernel's dentry negative, and a stale overlay dentry
+			// over it then fails revalidation without asking us, so the
+			// self-healing drop on re-lookup (see gone) could never run.
+			s.notified("entry", n.full, parent.NotifyEntry(name))
 			// Drop even when go-fuse knows no child: a lookup in flight
 			// (it read the name before the commit) may hand the kernel
 			// the inode right after this check, and the overlay would
