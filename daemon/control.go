@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/realsync/real/config"
@@ -20,7 +18,6 @@ type control struct {
 	started time.Time
 	ix      *index.Index
 	cache   *unreal.Cache
-	db      *sql.DB
 	src     *source
 	peers   peerSet
 	order   []config.Peer
@@ -40,9 +37,8 @@ func (c *control) Status(ctx context.Context) (rpc.Status, error) {
 		return st, err
 	}
 	st.IndexRows = uint64(rows)
-	// unreal has no count of its own; a read of its table.
-	if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM unreal_entries`).Scan(&st.UnrealEntries); err != nil {
-		return st, fmt.Errorf("count unreal entries: %w", err)
+	if st.UnrealEntries, err = c.cache.Count(ctx); err != nil {
+		return st, err
 	}
 	for _, cp := range c.order {
 		p := c.peers[cp.Name]

@@ -233,7 +233,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	ctl, err := rpc.ListenControl(filepath.Join(store, rpc.ControlName),
-		&control{name: cfg.Name, arenas: arenas, started: time.Now(), ix: ix, cache: cache, db: db, src: src, peers: states, order: cfg.Peers},
+		&control{name: cfg.Name, arenas: arenas, started: time.Now(), ix: ix, cache: cache, src: src, peers: states, order: cfg.Peers},
 		log.With("component", "control"))
 	if err != nil {
 		if srv != nil {

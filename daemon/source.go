@@ -255,10 +255,9 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 			return false, fmt.Errorf("trim history: fold entry %d: %w", e.Index, err)
 		}
 	}
-	// index_history belongs to package index; it has no trim of its own
-	// yet, and the fold above must commit with the delete.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM index_history WHERE idx <= ?`, int64(to)); err != nil {
-		return false, fmt.Errorf("trim history: %w", err)
+	// The fold above commits with the delete.
+	if err := index.TrimTx(ctx, tx, to); err != nil {
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO daemon_trim (id, through) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET through = excluded.through`, int64(to)); err != nil {

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/realsync/real/blob"
@@ -73,6 +74,25 @@ func (ix *Index) SetAcked(ctx context.Context, peer string, idx uint64) error {
 		ON CONFLICT(peer) DO UPDATE SET idx=excluded.idx`, peer, int64(idx))
 	if err != nil {
 		return fmt.Errorf("set acked by %s to %d: %w", peer, idx, err)
+	}
+	return nil
+}
+
+// Span returns the lowest and highest history index held and how many
+// entries there are (all 0 for an empty history); hi-lo+1 != n is a gap.
+func (ix *Index) Span(ctx context.Context) (lo, hi uint64, n int, err error) {
+	var l, h, c int64
+	if err := ix.q.QueryRow(ctx, `SELECT coalesce(min(idx), 0), coalesce(max(idx), 0), count(*) FROM index_history`).Scan(&l, &h, &c); err != nil {
+		return 0, 0, 0, fmt.Errorf("history span: %w", err)
+	}
+	return uint64(l), uint64(h), int(c), nil
+}
+
+// TrimTx deletes the history entries up to and including through inside
+// tx, so that a caller folding them elsewhere commits both together.
+func TrimTx(ctx context.Context, tx *sql.Tx, through uint64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_history WHERE idx <= ?`, int64(through)); err != nil {
+		return fmt.Errorf("trim history through %d: %w", through, err)
 	}
 	return nil
 }

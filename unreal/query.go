@@ -332,3 +332,12 @@ func (c *Cache) peersOf(ctx context.Context, arena, path string, b blob.Hash) ([
 	}
 	return out, nil
 }
+
+// Count returns how many entries (one per peer and path) the cache holds.
+func (c *Cache) Count(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := c.q.QueryRow(ctx, `SELECT count(*) FROM unreal_entries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unreal entries: %w", err)
+	}
+	return uint64(n), nil
+}

@@ -145,12 +145,12 @@ func checkIndex(ctx context.Context, db *sql.DB, upper string, arenas []string, 
 			return nil
 		})
 	}
-	var lo, hi, n sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT min(idx), max(idx), count(*) FROM index_history`).Scan(&lo, &hi, &n); err != nil {
+	lo, hi, n, err := ix.Span(ctx)
+	if err != nil {
 		return err
 	}
-	if n.Int64 > 0 && hi.Int64-lo.Int64+1 != n.Int64 {
-		add(CodeHistoryGap, "real.db", fmt.Sprintf("%d entries between %d and %d", n.Int64, lo.Int64, hi.Int64))
+	if n > 0 && hi-lo+1 != uint64(n) {
+		add(CodeHistoryGap, "real.db", fmt.Sprintf("%d entries between %d and %d", n, lo, hi))
 	}
 	return nil
 }
