@@ -64,8 +64,8 @@ func (d *dirRemote) Walk(ctx context.Context, arena, dir string, fn func(string,
 	base := filepath.Join(d.root, arena)
 	start := filepath.Join(base, dir)
 	fi, err := os.Lstat(start)
-	if os.IsNotExist(err) || (err == nil && !fi.IsDir()) {
-		return nil
+	if os.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR) || (err == nil && !fi.IsDir()) {
+		return nil // like the Unreal cache: nothing below a file or a missing dir
 	}
 	var out []string
 	err = filepath.WalkDir(start, func(p string, e os.DirEntry, err error) error {

@@ -51,8 +51,6 @@ type watcher struct {
 	// (the periodic rescans while it lasts hit it again, silently).
 	limitLogged bool
 	pending     map[scope]*pendingPath
-	backlog     []fsnotify.Event // read while removing watches, not handled yet
-	errs        []error          // likewise
 }
 
 // Serve watches the upper (inotify, recursively) until ctx is done, then
@@ -65,7 +63,7 @@ type watcher struct {
 // directory is reported and left as indexed. It returns an error
 // (ErrUpperMissing, a database error) when it cannot go on recording safely.
 func (r *Real) Serve(ctx context.Context) error {
-	fw, err := fsnotify.NewBufferedWatcher(uint(r.eventBuf))
+	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", r.l.Upper, err)
 	}
@@ -73,6 +71,8 @@ func (r *Real) Serve(ctx context.Context) error {
 	if r.hooks.watcherCreated != nil {
 		r.hooks.watcherCreated()
 	}
+	q := newEventQueue(r.eventBuf)
+	go q.pump(fw)
 	w := &watcher{r: r, w: fw, dirs: map[string]bool{}, pending: map[scope]*pendingPath{}}
 	if err := w.watchAll(); err != nil {
 		return err
@@ -100,34 +100,25 @@ func (r *Real) Serve(ctx context.Context) error {
 			scan.Stop()
 			scan, scanC = nil, nil
 		}
-		if len(w.errs) > 0 {
-			err := w.errs[0]
-			w.errs = w.errs[1:]
-			if err := w.watchError(ctx, err); err != nil {
-				return err
-			}
-			continue
-		}
-		if len(w.backlog) > 0 {
-			ev := w.backlog[0]
-			w.backlog = w.backlog[1:]
-			w.event(ev, time.Now())
-			continue
-		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
+		case <-q.ready:
+			evs, errs, closed := q.take()
+			now := time.Now()
+			for _, ev := range evs {
+				w.event(ev, now) // even before a rescan: renames drop watches
 			}
-			w.event(ev, time.Now())
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
+			if len(errs) > 0 {
+				for _, err := range errs[1:] {
+					r.log.Debug("watcher error (one rescan for all)", "err", err)
+				}
+				if err := w.watchError(ctx, errs[0]); err != nil {
+					return err
+				}
 			}
-			if err := w.watchError(ctx, err); err != nil {
-				return err
+			if closed {
+				return nil
 			}
 		case <-scanC:
 			r.log.Info("periodic scan of the upper (not every directory is watched)")
@@ -160,13 +151,19 @@ func (w *watcher) watchError(ctx context.Context, err error) error {
 	}
 	w.r.log.Info("rescanning the upper", "reason", err)
 	w.r.rescans.Add(1)
-	w.backlog = nil
 	return w.rescan(ctx)
 }
 
 // rescan watches everything again and catches up with the whole upper.
 func (w *watcher) rescan(ctx context.Context) error {
 	clear(w.pending)
+	// Dropped events may have told of dirs moved away: their watches
+	// would report events under the old names.
+	for d := range w.dirs {
+		if _, err := os.Lstat(d); err != nil {
+			w.unwatchTree(d)
+		}
+	}
 	was := w.limited
 	if err := w.watchAll(); err != nil {
 		return err
@@ -343,27 +340,9 @@ func (w *watcher) unwatchTree(dir string) {
 			gone = append(gone, d)
 		}
 	}
-	// fsnotify may hold its lock while it sends us an error, and Remove
-	// takes that lock: remove in another goroutine and keep reading.
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for _, d := range gone {
-			w.w.Remove(d) // may be gone already (IN_IGNORED)
-		}
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case ev, ok := <-w.w.Events:
-			if ok {
-				w.backlog = append(w.backlog, ev)
-			}
-		case err, ok := <-w.w.Errors:
-			if ok {
-				w.errs = append(w.errs, err)
-			}
-		}
+	// Safe to call here: the queue's pump keeps reading fsnotify's
+	// channels (see eventQueue).
+	for _, d := range gone {
+		w.w.Remove(d) // may be gone already (IN_IGNORED)
 	}
 }

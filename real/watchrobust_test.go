@@ -75,10 +75,11 @@ func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A kernel queue of 16 events (read when the inotify instance is made,
-	// restored right after) and no user-space buffer: while the loop is
-	// held, the kernel queue overflows for real.
+	// restored right after) and a user-space queue of 16: while the loop is
+	// held, one of them overflows for real (the user-space one, mostly: its
+	// pump keeps draining the kernel's).
 	restore := setSysctl(t, "/proc/sys/fs/inotify/max_queued_events", "16")
-	e.r.eventBuf = 0
+	e.r.eventBuf = 16
 	e.r.hooks.watcherCreated = restore
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once

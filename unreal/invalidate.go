@@ -73,12 +73,13 @@ func (s *Server) invalidate(changes []change) {
 			// Should a stale dentry survive anyway, the next lookup of
 			// the name (its revalidation) drops again (see gone).
 			drop = true
-			s.gone.mark(n.full)
+			s.gone.mark(n.full, time.Now())
 		case n.before && n.after && n.onlyModified:
 			if child != nil {
 				s.notified("content", n.full, child.NotifyContent(0, 0))
 			}
 		default: // appeared, or went and came back within the batch
+			s.gone.unmark(n.full)
 			s.notified("entry", n.full, parent.NotifyEntry(name))
 			if child != nil && n.before {
 				s.notified("content", n.full, child.NotifyContent(0, 0))
@@ -148,8 +149,19 @@ func (s *Server) dropDentries() {
 	s.dropAfter(redropAfter)
 }
 
-// dropSoon drops the unused dentries shortly (coalesced with any pending drop).
-func (s *Server) dropSoon() { s.dropAfter(10 * time.Millisecond) }
+// dropSoon drops the unused dentries shortly (coalesced with any pending
+// drop), and at most once per healEvery: a reader polling a stale name
+// must not turn into a machine-wide drop every few milliseconds.
+func (s *Server) dropSoon() {
+	d := 10 * time.Millisecond
+	if since := time.Duration(time.Now().UnixNano() - s.lastHeal.Load()); since < healEvery {
+		d = max(d, healEvery-since)
+	}
+	s.dropAfter(d)
+}
+
+// healEvery is the least time between two self-healing drops.
+const healEvery = 100 * time.Millisecond
 
 // dropAfter schedules one drop after d unless one is pending already.
 func (s *Server) dropAfter(d time.Duration) {
@@ -158,6 +170,7 @@ func (s *Server) dropAfter(d time.Duration) {
 			s.dropMu.Lock()
 			defer s.dropMu.Unlock()
 			s.redrop.Store(false)
+			s.lastHeal.Store(time.Now().UnixNano())
 			s.writeDrop()
 		})
 	}
@@ -166,8 +179,17 @@ func (s *Server) dropAfter(d time.Duration) {
 // redropAfter is the delay of the second drop of dropDentries.
 const redropAfter = 150 * time.Millisecond
 
+// writeDrop drops twice: the kernel's dentry LRU gives a dentry used since
+// the last pass a second chance (it clears DCACHE_REFERENCED and keeps it),
+// and one write ends after a single pass when it frees little, which it
+// does when drops are frequent. A reader polling a stale name sets that bit
+// on every stat, so one write alone would never evict its dentry.
 func (s *Server) writeDrop() {
-	if err := os.WriteFile(dropCaches, []byte("2"), 0); err != nil {
+	err := os.WriteFile(dropCaches, []byte("2"), 0)
+	if err == nil {
+		err = os.WriteFile(dropCaches, []byte("2"), 0)
+	}
+	if err != nil {
 		s.log.Warn("unreal: cannot drop stale dentries: the overlay may show a new name as absent, or a removed one as a stale file handle, until the kernel evicts them",
 			"file", dropCaches, "err", err)
 	}
@@ -219,27 +241,56 @@ func (s *Server) notified(what, full string, errno syscall.Errno) {
 	}
 }
 
-// goneSet remembers names the Unreal removed (bounded: past maxAbsent
-// names it forgets them all, which only costs the self-healing drop).
+// goneSet remembers names the Unreal removed in the last goneFor. A lookup
+// of such a name may come from a stale overlay dentry (which answers ESTALE
+// until it is evicted), so every such lookup asks for a drop (see dropSoon):
+// the first drop can miss the dentry when a reader holds it at that instant,
+// and a one-shot mark would then leave the name stale for good. Once the
+// overlay dentry is gone the overlay caches a negative one of its own and
+// the lookups stop. Bounded: past maxAbsent names the expired ones go, and
+// if none has expired, all (which only costs the self-healing drop).
 type goneSet struct {
 	mu    sync.Mutex
-	names map[string]struct{}
+	names map[string]time.Time
 }
 
-func (g *goneSet) mark(full string) {
+// goneFor is how long a removed name keeps its self-healing drop.
+const goneFor = time.Minute
+
+func (g *goneSet) mark(full string, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.names == nil || len(g.names) >= maxAbsent {
-		g.names = make(map[string]struct{})
+	if g.names == nil {
+		g.names = make(map[string]time.Time)
 	}
-	g.names[full] = struct{}{}
+	if len(g.names) >= maxAbsent {
+		for k, at := range g.names {
+			if now.Sub(at) > goneFor {
+				delete(g.names, k)
+			}
+		}
+		if len(g.names) >= maxAbsent {
+			clear(g.names)
+		}
+	}
+	g.names[full] = now
 }
 
-// take reports whether full was removed lately, and forgets it.
-func (g *goneSet) take(full string) bool {
+// hit reports whether full was removed within goneFor.
+func (g *goneSet) hit(full string, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, ok := g.names[full]
-	delete(g.names, full)
+	at, ok := g.names[full]
+	if ok && now.Sub(at) > goneFor {
+		delete(g.names, full)
+		return false
+	}
 	return ok
+}
+
+// unmark forgets full (it is shown again).
+func (g *goneSet) unmark(full string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.names, full)
 }

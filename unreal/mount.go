@@ -88,10 +88,11 @@ type Server struct {
 	statFiles  uint64
 	statBlocks uint64
 
-	absent absentSet   // names a Lookup answered as absent
-	dropMu sync.Mutex  // serialises dropDentries
-	redrop atomic.Bool // a delayed second drop is pending
-	gone   goneSet     // names removed lately: a lookup of one may come from a stale overlay dentry
+	absent   absentSet    // names a Lookup answered as absent
+	dropMu   sync.Mutex   // serialises dropDentries
+	redrop   atomic.Bool  // a delayed second drop is pending
+	lastHeal atomic.Int64 // unix ns of the last delayed drop (see dropSoon)
+	gone     goneSet      // names removed lately: a lookup of one may come from a stale overlay dentry
 }
 
 // Mount mounts the Unreal over c at dir, read-only, with go-fuse DirectMount

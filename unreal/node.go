@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -49,7 +50,7 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}()
 	ni, err := n.s.cache.node(ctx, full)
 	if err != nil {
-		if errors.Is(err, errNotFound) && n.s.gone.take(full) {
+		if errors.Is(err, errNotFound) && n.s.gone.hit(full, time.Now()) {
 			// The kernel asks again for a name we removed: an overlay
 			// dentry may have kept it (it then answers ESTALE); evict.
 			n.s.dropSoon()

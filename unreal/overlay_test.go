@@ -2,6 +2,7 @@ package unreal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -189,4 +190,31 @@ func TestOverlayKeptAndReplaced(t *testing.T) {
 	f.add("reborn")
 	mustApply(t, c, "bob", unlink(2, "docs", "remote/seed.txt", t0.Add(time.Minute)), link(3, "docs", "remote/seed.txt", "reborn", t0.Add(2*time.Minute)))
 	mustRead(t, p, "reborn")
+}
+
+// A removed file whose overlay dentry a reader held through every drop
+// (here: an open descriptor across the removal and a stale lookup) still
+// heals once the reader lets go: every lookup of a lately removed name asks
+// for a drop, not only the first.
+func TestOverlayRemovedWhileHeld(t *testing.T) {
+	c, f, o := setupOverlay(t)
+	p := filepath.Join(o.merged, "docs", "remote", "held.txt")
+	f.add("held")
+	mustApply(t, c, "bob", link(1, "docs", "remote/held.txt", "held", t0))
+	mustRead(t, p, "held")
+	fd, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, c, "bob", unlink(2, "docs", "remote/held.txt", t0.Add(time.Minute)))
+	time.Sleep(2 * redropAfter) // the drops of the removal pass; fd holds the dentry
+	os.Stat(p)                  // a lookup while held: its drop misses too
+	time.Sleep(2 * healEvery)
+	fd.Close()
+	eventually(t, 3*time.Second, "removed file gone from the merged view", func() error {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("stat: %v, want ENOENT", err)
+		}
+		return nil
+	})
 }
