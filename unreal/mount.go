@@ -246,3 +246,12 @@ func (s *Server) common(a *fuse.Attr, mt time.Time) {
 	a.Gid = s.gid
 	a.Blksize = 4096
 }
+
+// meta is the context of a metadata query (lookup, getattr, readdir, open,
+// xattrs, statfs): it ignores the kernel's interrupt. Such a query takes
+// microseconds, and the kernel interrupts a FUSE request whenever the
+// calling thread gets a signal (a Go program gets SIGURG all the time), so
+// honouring it would only turn open or stat into a spurious EINTR, which
+// most programs (and unix.Open) do not retry. Reads, which can wait on a
+// peer, keep the interruptible context.
+func meta(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

@@ -48,7 +48,7 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			n.s.absent.found(full)
 		}
 	}()
-	ni, err := n.s.cache.node(ctx, full)
+	ni, err := n.s.cache.node(meta(ctx), full)
 	if err != nil {
 		if errors.Is(err, errNotFound) && n.s.gone.hit(full, time.Now()) {
 			// The kernel asks again for a name we removed: an overlay
@@ -67,7 +67,7 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 }
 
 func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ents, err := n.s.cache.list(ctx, n.full)
+	ents, err := n.s.cache.list(meta(ctx), n.full)
 	if err != nil {
 		return nil, n.s.errno("readdir", n.full, err)
 	}
@@ -82,7 +82,7 @@ func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 func (n *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	mt, ino, err := n.s.cache.dirInfo(ctx, n.full)
+	mt, ino, err := n.s.cache.dirInfo(meta(ctx), n.full)
 	if err != nil {
 		return n.s.errno("getattr", n.full, err)
 	}
@@ -93,7 +93,7 @@ func (n *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 // Getattr answers the served version; on an open file whose path has gone
 // meanwhile it answers the version that was opened.
 func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	e, ino, err := n.s.cache.fileInfo(ctx, n.full)
+	e, ino, err := n.s.cache.fileInfo(meta(ctx), n.full)
 	if errors.Is(err, errNotFound) {
 		if h, ok := fh.(*handle); ok {
 			n.s.fileAttr(&out.Attr, n.StableAttr().Ino, h.e)

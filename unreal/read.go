@@ -85,12 +85,12 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	e, _, err := n.s.cache.fileInfo(ctx, n.full)
+	e, _, err := n.s.cache.fileInfo(meta(ctx), n.full)
 	if err != nil {
 		return nil, 0, n.s.errno("open", n.full, err)
 	}
 	arena, rel, _ := tree.Split(n.s.cache.arenas, n.full)
-	others, err := n.s.cache.peersOf(ctx, arena, rel, e.Blob)
+	others, err := n.s.cache.peersOf(meta(ctx), arena, rel, e.Blob)
 	if err != nil {
 		return nil, 0, n.s.errno("open", n.full, err)
 	}

@@ -39,7 +39,7 @@ func (s *Server) statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno 
 	if time.Since(s.statAt) > statfsMaxAge {
 		var files int64
 		var bytes float64
-		err := s.cache.db.QueryRowContext(ctx, `SELECT count(*), total(size) FROM unreal_entries`).Scan(&files, &bytes)
+		err := s.cache.db.QueryRowContext(meta(ctx), `SELECT count(*), total(size) FROM unreal_entries`).Scan(&files, &bytes)
 		if err != nil {
 			return s.errno("statfs", "", fmt.Errorf("count entries: %w", err))
 		}

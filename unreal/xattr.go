@@ -20,14 +20,14 @@ func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 	if attr != xattrBlob && attr != xattrPeers {
 		return 0, syscall.ENODATA
 	}
-	e, _, err := n.s.cache.fileInfo(ctx, n.full)
+	e, _, err := n.s.cache.fileInfo(meta(ctx), n.full)
 	if err != nil {
 		return 0, n.s.errno("getxattr", n.full, err)
 	}
 	val := e.Blob.String()
 	if attr == xattrPeers {
 		arena, rel, _ := tree.Split(n.s.cache.arenas, n.full)
-		peers, err := n.s.cache.peersOf(ctx, arena, rel, e.Blob)
+		peers, err := n.s.cache.peersOf(meta(ctx), arena, rel, e.Blob)
 		if err != nil {
 			return 0, n.s.errno("getxattr", n.full, err)
 		}
