@@ -55,6 +55,19 @@ type Entry struct {
 // MaxFuture is how far in the future an mtime may lie before it is refused.
 const MaxFuture = 24 * time.Hour
 
+// Announced is the mtime to announce for a local change made at mtime and
+// recorded at now: mtime itself, unless it lies more than MaxFuture ahead
+// (a file touched to 2099, a clock that was wrong), then now. Peers refuse
+// such an mtime (see Check), and one refused entry would hold up every
+// later one to them; it would also win newest-wins against every real
+// edit for years. The index keeps the file's true mtime.
+func Announced(mtime, now time.Time) time.Time {
+	if mtime.After(now.Add(MaxFuture)) {
+		return now
+	}
+	return mtime
+}
+
 // Check validates an entry received from outside: kind, arena and path
 // names, size, blob presence, and mtime sanity. now is the receiver's clock.
 func (e *Entry) Check(now time.Time) error {

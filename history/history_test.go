@@ -34,3 +34,24 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestAnnounced(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		mtime, want time.Time
+	}{
+		{now.Add(-time.Hour), now.Add(-time.Hour)},
+		{now.Add(MaxFuture), now.Add(MaxFuture)}, // at the limit: still accepted by Check
+		{now.Add(MaxFuture + time.Second), now},
+		{time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), now},
+	} {
+		got := Announced(tc.mtime, now)
+		if !got.Equal(tc.want) {
+			t.Errorf("Announced(%s) = %s, want %s", tc.mtime, got, tc.want)
+		}
+		e := Entry{Kind: Link, Arena: "a", Path: "p", Mtime: got, Size: 1, Blob: blob.Of([]byte("x"))}
+		if err := e.Check(now); err != nil {
+			t.Errorf("announced %s refused: %v", got, err)
+		}
+	}
+}

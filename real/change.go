@@ -96,14 +96,15 @@ func (s *syncer) remoteContent(p string) (content, error) {
 
 // entry is the notification for a path that showed o and now shows n.
 func entry(arena, p string, o, n content, row *index.Row) (history.Entry, bool) {
+	now := time.Now()
 	switch {
 	case n.ok && (!o.ok || o.blob != n.blob):
-		return history.Entry{Kind: history.Link, Arena: arena, Path: p, Mtime: n.mtime, Size: n.size,
+		return history.Entry{Kind: history.Link, Arena: arena, Path: p, Mtime: history.Announced(n.mtime, now), Size: n.size,
 			Blob: n.blob, PrevBlob: o.blob}, true
 	case o.ok && !n.ok:
-		mt := time.Now()
+		mt := now
 		if row != nil && row.Kind == index.Whiteout && !row.Mtime.IsZero() {
-			mt = row.Mtime // when the whiteout was made
+			mt = history.Announced(row.Mtime, now) // when the whiteout was made
 		}
 		return history.Entry{Kind: history.Unlink, Arena: arena, Path: p, Mtime: mt, PrevBlob: o.blob}, true
 	}
