@@ -143,38 +143,48 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		return fuse.ReadResultData(nil), 0
 	}
 	end := min(off+int64(len(dest)), h.e.Size)
-	buf := dest[:end-off]
-	if err := h.read(ctx, buf, off); err != nil {
+	data, err := h.read(ctx, dest[:end-off], off)
+	if err != nil {
 		return nil, h.s.errno("read", full, err)
 	}
-	return fuse.ReadResultData(buf), 0
+	return fuse.ReadResultData(data), 0
 }
 
-func (h *handle) read(ctx context.Context, buf []byte, off int64) error {
+// read returns the len(buf) bytes at off: a slice of the chunk when one
+// chunk holds them all (no copy: chunks are never written once fetched),
+// else buf filled from the chunks.
+func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error) {
 	end := off + int64(len(buf))
 	first, last := off/chunkSize, (end-1)/chunkSize
 	want, err := h.plan(first, last)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	out := buf
 	for i, c := range want {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		if c.err != nil {
-			return c.err
+			return nil, c.err
 		}
 		idx := first + int64(i)
 		lo := max(off, idx*chunkSize)
 		hi := min(end, idx*chunkSize+int64(len(c.data)))
+		if len(want) == 1 {
+			out = c.data[lo-idx*chunkSize : hi-idx*chunkSize]
+			break
+		}
 		copy(buf[lo-off:hi-off], c.data[lo-idx*chunkSize:hi-idx*chunkSize])
 	}
 	if end == h.e.Size && h.nchunk > 1 {
-		return h.verdict(ctx)
+		if err := h.verdict(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return out, nil
 }
 
 // plan returns the chunks first..last, starting the fetches of those
