@@ -115,11 +115,23 @@ func BenchmarkCatchUp1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if f := os.Getenv("REAL_BENCH_CPUPROFILE_CHANGED"); f != "" {
+		// The 1%-changed catch-up alone.
+		out, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			b.Fatal(err)
+		}
+	}
 	start = time.Now()
 	if err := r.CatchUp(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "changed-s")
+	pprof.StopCPUProfile()
 	now, err := r.ix.Last(ctx)
 	if err != nil {
 		b.Fatal(err)
