@@ -41,6 +41,9 @@ import (
 // when it is needed: a name appeared that a Lookup answered as absent (see
 // absent.go), or a name went away (whose inode the kernel may hold).
 func (s *Server) invalidate(changes []change) {
+	// First of all: from now on no open directory's listing answers a
+	// lookup (the listings may predate the commit).
+	s.gen.Add(1)
 	root := s.root.EmbeddedInode()
 	drop := false
 	for _, n := range fold(changes) {

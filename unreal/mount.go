@@ -93,6 +93,10 @@ type Server struct {
 	redrop   atomic.Bool  // a delayed second drop is pending
 	lastHeal atomic.Int64 // unix ns of the last delayed drop (see dropSoon)
 	gone     goneSet      // names removed lately: a lookup of one may come from a stale overlay dentry
+
+	// gen counts committed changes (bumped by invalidate): a directory
+	// listing answers lookups only while it has not moved (dirhandle.go).
+	gen atomic.Uint64
 }
 
 // Mount mounts the Unreal over c at dir, read-only, with go-fuse DirectMount

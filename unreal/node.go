@@ -30,7 +30,6 @@ type fileNode struct {
 
 var (
 	_ fs.NodeLookuper   = (*dirNode)(nil)
-	_ fs.NodeReaddirer  = (*dirNode)(nil)
 	_ fs.NodeGetattrer  = (*dirNode)(nil)
 	_ fs.NodeGetattrer  = (*fileNode)(nil)
 	_ fs.NodeOpener     = (*fileNode)(nil)
@@ -64,21 +63,6 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	n.s.fileAttr(&out.Attr, ni.ino, ni.entry)
 	return n.NewInode(ctx, &fileNode{s: n.s, full: full}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ni.ino}), 0
-}
-
-func (n *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ents, err := n.s.cache.list(meta(ctx), n.full)
-	if err != nil {
-		return nil, n.s.errno("readdir", n.full, err)
-	}
-	out := make([]fuse.DirEntry, len(ents))
-	for i, d := range ents {
-		out[i] = fuse.DirEntry{Name: d.name, Ino: d.ino, Mode: syscall.S_IFREG}
-		if d.dir {
-			out[i].Mode = syscall.S_IFDIR
-		}
-	}
-	return fs.NewListDirStream(out), 0
 }
 
 func (n *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -242,71 +242,81 @@ func (c *Cache) ino(ctx context.Context, full string, dir bool, known sql.NullIn
 	return uint64(n), nil
 }
 
-// dirent is one name in a directory listing.
+// dirent is one name in a directory listing, with what a LOOKUP of it
+// answers: for a directory its mtime, for a file the size and mtime of the
+// served version. A READDIRPLUS answers the lookups from it (dirhandle.go).
 type dirent struct {
-	name string
-	dir  bool
-	ino  uint64
+	name  string
+	dir   bool
+	ino   uint64
+	size  int64 // of the file
+	mtime int64 // Unix ns: of the directory, or of the file's served version
 }
 
-// list returns the shown names of directory full, sorted. A name that is
-// both a directory (some peer has files below it) and a file (another peer
-// has a file there) is shown as the directory.
+// list returns the shown names of directory full, sorted, with their
+// attributes, in two queries (directories, files). A name that is both a
+// directory (some peer has files below it) and a file (another peer has a
+// file there) is shown as the directory.
 func (c *Cache) list(ctx context.Context, full string) ([]dirent, error) {
 	if !c.visible(full) {
 		return nil, errNotFound
 	}
-	byName := make(map[string]dirent)
-	rows, err := c.q.Query(ctx, `SELECT d.path, d.name, i.ino FROM unreal_dirs d
+	byName := make(map[string]int) // index in out
+	var out []dirent
+	rows, err := c.q.Query(ctx, `SELECT d.path, d.name, d.mtime, i.ino FROM unreal_dirs d
 		LEFT JOIN unreal_inodes i ON i.path = d.path AND i.dir = 1 WHERE d.parent = ?`, full)
 	if err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
 	}
 	for rows.Next() {
 		var p, name string
+		var mt int64
 		var ino sql.NullInt64
-		if err := rows.Scan(&p, &name, &ino); err != nil {
+		if err := rows.Scan(&p, &name, &mt, &ino); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list %q: %w", full, err)
 		}
 		if c.visible(p) {
-			byName[name] = dirent{name: name, dir: true, ino: uint64(ino.Int64)}
+			byName[name] = len(out)
+			out = append(out, dirent{name: name, dir: true, ino: uint64(ino.Int64), mtime: mt})
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
 	}
-	rows, err = c.q.Query(ctx, `SELECT DISTINCT e.arena, e.name, i.ino FROM unreal_entries e
-		LEFT JOIN unreal_inodes i ON i.path = e.dir || '/' || e.name AND i.dir = 0 WHERE e.dir = ?`, full)
+	// The served version of each name comes first (same order as qServed).
+	rows, err = c.q.Query(ctx, `SELECT e.arena, e.name, e.size, e.mtime, i.ino FROM unreal_entries e
+		LEFT JOIN unreal_inodes i ON i.path = e.dir || '/' || e.name AND i.dir = 0 WHERE e.dir = ?
+		ORDER BY e.name, e.mtime DESC, e.peer ASC`, full)
 	if err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
 	}
 	for rows.Next() {
 		var arena, name string
+		var size, mt int64
 		var ino sql.NullInt64
-		if err := rows.Scan(&arena, &name, &ino); err != nil {
+		if err := rows.Scan(&arena, &name, &size, &mt, &ino); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list %q: %w", full, err)
 		}
-		if _, isDir := byName[name]; !isDir && c.arenaSet[arena] {
-			byName[name] = dirent{name: name, ino: uint64(ino.Int64)}
+		if _, seen := byName[name]; !seen && c.arenaSet[arena] {
+			byName[name] = len(out)
+			out = append(out, dirent{name: name, ino: uint64(ino.Int64), size: size, mtime: mt})
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list %q: %w", full, err)
 	}
-	out := make([]dirent, 0, len(byName))
-	for _, d := range byName {
-		if d.ino == 0 {
+	for i := range out {
+		if d := &out[i]; d.ino == 0 {
 			n, err := c.ino(ctx, joinFull(full, d.name), d.dir, sql.NullInt64{})
 			if err != nil {
 				return nil, err
 			}
 			d.ino = n
 		}
-		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
