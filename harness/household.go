@@ -166,6 +166,11 @@ func (h *Household) real(t testing.TB, args ...string) string {
 
 func (h *Household) dumpLogs() {
 	for _, p := range h.peers {
+		if d := os.Getenv("REAL_TEST_KEEPLOGS"); d != "" {
+			if b, err := os.ReadFile(p.LogPath); err == nil {
+				_ = os.WriteFile(filepath.Join(d, strings.ReplaceAll(h.t.Name(), "/", "_")+"-"+p.Name+".log"), b, 0o644)
+			}
+		}
 		tail := Tail(p.LogPath, LogLines)
 		if tail == "" {
 			tail = "(empty)"

@@ -34,7 +34,11 @@ func (p *Peer) Spawn() {
 		fmt.Fprintf(f, "=== harness: start #%d of %s at %s ===\n", p.starts, p.Name, time.Now().Format(time.RFC3339Nano))
 		f.Close()
 	}
-	p.proc = p.Node.Start(t, p.LogPath, nil, p.h.Bin, "run", "--store", p.Store, "--mount", p.Mount)
+	args := []string{"run", "--store", p.Store, "--mount", p.Mount}
+	if os.Getenv("REAL_TEST_VERBOSE") != "" {
+		args = append(args, "--verbose")
+	}
+	p.proc = p.Node.Start(t, p.LogPath, nil, append([]string{p.h.Bin}, args...)...)
 }
 
 // Running tells whether the peer's process is up.

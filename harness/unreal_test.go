@@ -172,6 +172,26 @@ func TestUnrealUnlinkOnOneHolderKeepsFile(t *testing.T) {
 	lists(t, c, "shared/dir", "f")
 }
 
+// b writes the bytes it already shows from a (a copy over a's file, with
+// its own, newer mtime): c learns that b holds the file too (b announces
+// it Available) and serves b's version, the newest. Before, b reported
+// nothing, since its view's content did not change, and c never knew of
+// b's copy (nor could it fail over to it).
+func TestUnrealSameBytesWrittenOnSecondPeer(t *testing.T) {
+	privtest.Require(t)
+	_, a, b, c := threePeers(t)
+	now := time.Now().Truncate(time.Second)
+	data := randomBytes(t, "same", 6000)
+	writeWithMtime(t, a, "shared/same", data, now.Add(-time.Hour))
+	shows(t, b, "shared/same", data)
+	holders(t, c, "shared/same", "a")
+	writeWithMtime(t, b, "shared/same", data, now)
+	holders(t, c, "shared/same", "a", "b")
+	hasMtime(t, c, "shared/same", now)
+	shows(t, c, "shared/same", data)
+	hasMtime(t, b, "shared/same", now)
+}
+
 const bigSize = 64 << 20
 
 // readSome opens file in p's merged view and reads its first n bytes.
@@ -228,20 +248,13 @@ func readRest(t *testing.T, f *os.File, limit time.Duration) ([]byte, time.Durat
 // is killed mid-read: the read completes with the right bytes from a.
 func TestUnrealReadFailsOverWhenPeerKilled(t *testing.T) {
 	privtest.Require(t)
-	// Known open problem (see the closing note of 2026-12-01): b's own copy,
-	// written while b was cut off, is not reported to c within 45 s after
-	// Heal in most runs, so the scenario cannot be set up. Failover itself
-	// is tested in unreal (TestReadFailoverMidRead); this stays skipped,
-	// CI or not, until the Heal path is fixed.
-	if os.Getenv("REAL_TEST_KNOWN_BROKEN") == "" {
-		t.Skip("known open problem: a cut-off peer's history reaches the third peer too late after Heal (set REAL_TEST_KNOWN_BROKEN=1 to run)")
-	}
 	_, a, b, c := threePeers(t)
 	data := randomBytes(t, "big", bigSize)
 	now := time.Now().Truncate(time.Second)
-	// b is cut off while both write: a peer that writes bytes it already
-	// shows from a remote peer reports nothing (what its view shows did not
-	// change), so b must not have a's file yet to announce its own copy.
+	// b is cut off while both write the same bytes; after Heal, a's older
+	// version may reach b before b's watcher has indexed its own: b then
+	// announces its copy Available (same bytes, its own mtime) rather than
+	// Link, and c must learn of it either way.
 	b.CutOff(t)
 	writeWithMtime(t, a, "shared/big", data, now.Add(-time.Hour))
 	writeWithMtime(t, b, "shared/big", data, now)

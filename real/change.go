@@ -72,7 +72,7 @@ func (s *syncer) change(old, new *index.Row) error {
 				return err
 			}
 		}
-		if e, ok := entry(s.arena, row.Path, oc, nc, new); ok {
+		if e, ok := entry(s.arena, row.Path, oc, nc, new, holds(old, ohas), holds(new, nhas)); ok {
 			s.cs.Entries = append(s.cs.Entries, e)
 		}
 	}
@@ -94,8 +94,20 @@ func (s *syncer) remoteContent(p string) (content, error) {
 	return content{ok: true, blob: f.Blob, size: f.Size, mtime: f.Mtime}, nil
 }
 
-// entry is the notification for a path that showed o and now shows n.
-func entry(arena, p string, o, n content, row *index.Row) (history.Entry, bool) {
+// holds reports whether row r keeps the bytes of what its path shows here
+// (a plain upper file with a known blob), has being r's claim (see claim).
+func holds(r *index.Row, has bool) bool { return has && r.Kind == index.File }
+
+// entry is the notification for a path that showed o and now shows n;
+// held and holds tell whether this peer kept the bytes before and now.
+//
+// Same content with a change of holding informs the other peers: a local
+// file with the bytes a remote peer serves at the path (written here while
+// this peer was cut off and the remote version arrived before the watcher
+// indexed it, or copied up) is Available, so that the others know it can
+// serve them, with its own mtime; a local copy removed while the remote
+// version still shows through is a Drop, so that nobody counts on it.
+func entry(arena, p string, o, n content, row *index.Row, held, holds bool) (history.Entry, bool) {
 	now := time.Now()
 	switch {
 	case n.ok && (!o.ok || o.blob != n.blob):
@@ -107,6 +119,17 @@ func entry(arena, p string, o, n content, row *index.Row) (history.Entry, bool) 
 			mt = history.Announced(row.Mtime, now) // when the whiteout was made
 		}
 		return history.Entry{Kind: history.Unlink, Arena: arena, Path: p, Mtime: mt, PrevBlob: o.blob}, true
+	case n.ok && holds && !held:
+		return history.Entry{Kind: history.Available, Arena: arena, Path: p, Mtime: history.Announced(n.mtime, now), Size: n.size,
+			Blob: n.blob}, true
+	case o.ok && held && !holds:
+		// Not older than the copy's announced mtime (the Unreal keeps an
+		// entry that is newer than its removal).
+		mt := now
+		if a := history.Announced(o.mtime, now); a.After(now) {
+			mt = a
+		}
+		return history.Entry{Kind: history.Drop, Arena: arena, Path: p, Mtime: mt, PrevBlob: o.blob}, true
 	}
 	return history.Entry{}, false
 }
