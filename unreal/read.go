@@ -334,7 +334,9 @@ func (h *handle) advanceHash() {
 		}
 		c, ok := h.chunks[h.hashed]
 		if !ok {
-			h.giveUpHash() // dropped unhashed: cannot happen, see plan
+			// Not requested yet: the fetches are ahead of the reader and
+			// the hashing caught up with them. Its fetch goroutine goes on
+			// from here (plan never drops a chunk not hashed yet).
 			h.mu.Unlock()
 			return
 		}

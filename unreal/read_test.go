@@ -307,6 +307,29 @@ func TestReadCorruptContent(t *testing.T) {
 			t.Fatalf("%d bytes delivered: the last ones must be held back", len(got))
 		}
 	})
+	// Fetches faster than the reader: the hashing catches up with the
+	// last chunk fetched and must wait for the next, not give up.
+	t.Run("long file, fetches ahead of the reader", func(t *testing.T) {
+		c := newCache(t)
+		data := randomData(t, 12*chunkSize)
+		f := newTestFetcher(data)
+		f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+			n := copy(p, data[call.off:])
+			if call.off == 9*chunkSize {
+				p[100] ^= 1
+			}
+			if n < len(p) {
+				return n, io.EOF, true
+			}
+			return n, nil, true
+		}
+		mustApply(t, c, "alice", linkData(1, "f.bin", data))
+		dir := mountWith(t, c, f, Options{ReadAhead: chunkSize})
+		got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("read of a corrupt 12-chunk file to the end: %d bytes, %v; want EIO", len(got), err)
+		}
+	})
 }
 
 // An empty file reads as empty; a non-empty one whose first peer is gone
