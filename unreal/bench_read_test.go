@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -78,6 +79,16 @@ func BenchmarkSequentialRead(b *testing.B) {
 	for _, size := range []int{128 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("unreal-%dKiB", size>>10), func(b *testing.B) { readThrough(b, dir, data, size) })
 	}
+	// The reader as a user has it: another process (dd, 128 KiB reads).
+	b.Run("unreal-dd-128KiB", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			out, err := exec.Command("dd", "if="+filepath.Join(dir, "docs", "big"), "of=/dev/null", "bs=128k").CombinedOutput()
+			if err != nil {
+				b.Fatalf("dd: %v: %s", err, out)
+			}
+		}
+	})
 }
 
 // readThrough reads docs/big under dir to the end in reads of size bytes.
