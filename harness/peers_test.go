@@ -190,9 +190,12 @@ func TestPeersKilledDuringBatch(t *testing.T) {
 	// applied but could not answer, or a Pull reply it never applied): the
 	// sender and the puller do not both send after the restart (observed:
 	// 0 extra in 5 runs, 2026-12-01).
+	// The batch in flight may also count as not sent: b applied it and was
+	// killed before its answer, so a resumes after it (observed: 157 of
+	// 3000 applied that way, none sent twice).
 	const batch = 1000
-	if sent < ast.History || sent > ast.History+batch {
-		t.Errorf("a sent b %d entries for a history of %d; want each once, plus at most the batch in flight at the kill", sent, ast.History)
+	if sent+batch < ast.History || sent > ast.History+batch {
+		t.Errorf("a sent b %d entries for a history of %d; want each once, give or take the batch in flight at the kill", sent, ast.History)
 	}
 	if dups > batch {
 		t.Errorf("b skipped %d entries it already had; want at most one batch", dups)
