@@ -210,8 +210,16 @@ func (h *handle) plan(first, last int64) ([]*chunk, error) {
 		for i := last + 1; i <= last+ahead && i < h.nchunk; i++ {
 			h.chunkLocked(i)
 		}
-	} else if h.hashed >= 0 && first > h.hashed+ahead+2 {
-		h.giveUpHash() // skipped ahead: the content will not be seen in order
+	}
+	if h.hashed >= 0 && first > h.hashed+ahead+2 {
+		// Skipped ahead, or reading on far beyond a chunk nobody asked
+		// for (a read that began past the start): the content will not be
+		// seen in order, and waiting for it would keep every chunk
+		// fetched from then on. A chunk asked for but still being
+		// hashed is no reason: the hashing merely lags.
+		if _, asked := h.chunks[h.hashed]; !forward || !asked {
+			h.giveUpHash()
+		}
 	}
 	// Keep the chunks still to be hashed, and those around this read and
 	// the front (concurrent kernel reads arrive slightly out of order)

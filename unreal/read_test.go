@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -379,4 +381,46 @@ func TestReadConcurrencyBounded(t *testing.T) {
 	if _, maxIn := f.snapshot(); maxIn > 4 {
 		t.Fatalf("%d fetches in flight, MaxFetches is 4", maxIn)
 	}
+}
+
+// A read that starts past the first chunk and goes on to the end (tail -c
+// +N, a resumed copy) can never be verified in order; the handle must not
+// keep every chunk it fetched waiting for a hash that never comes: an open
+// file holds about the read-ahead, not the file.
+func TestReadFromOffsetKeepsMemoryBounded(t *testing.T) {
+	const nchunk = 20
+	c := newCache(t)
+	data := randomData(t, nchunk*chunkSize)
+	f := newTestFetcher(data)
+	var fetched, freed atomic.Int64
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		fetched.Add(1)
+		// p is the chunk's buffer, kept as the chunk's data: count when
+		// the garbage collector frees it.
+		runtime.AddCleanup(&p[0], func(struct{}) { freed.Add(1) }, struct{}{})
+		return 0, nil, false
+	}
+	mustApply(t, c, "alice", linkData(1, "big.bin", data))
+	dir := mountWith(t, c, f, Options{})
+	fd, err := os.Open(filepath.Join(dir, "docs", "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	if _, err := fd.Seek(chunkSize, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(struct{ io.Reader }{fd})
+	if err != nil || !bytes.Equal(got, data[chunkSize:]) {
+		t.Fatalf("read from 4 MiB: %d bytes, %v; want the last %d bytes", len(got), err, len(data)-chunkSize)
+	}
+	// The file stays open: what its handle holds must be near the read-ahead.
+	const most = 16<<20/chunkSize + 4
+	eventually(t, 10*time.Second, "chunks of an open file freed", func() error {
+		runtime.GC()
+		if live := fetched.Load() - freed.Load(); live > most {
+			return fmt.Errorf("%d of %d fetched chunks still held by the open file, want at most %d", live, fetched.Load(), most)
+		}
+		return nil
+	})
 }
