@@ -269,6 +269,14 @@ func Run(ctx context.Context, o Options) (err error) {
 			}
 		}()
 	}
+	if len(clients) < len(states) {
+		// Senders trim when idle; a peer that only pulls has none.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src.trimLoop(runCtx)
+		}()
+	}
 	for name, c := range clients {
 		s := &sender{peer: states[name], client: c, ix: ix, src: src, log: log.With("component", "sender", "to", name)}
 		p := &puller{peer: states[name], client: c, recv: recv, log: log.With("component", "puller", "from", name)}

@@ -116,17 +116,20 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 	for _, a := range w.Arenas {
 		want[a] = true
 	}
-	report, rp, err := s.src.start(ctx, s.peer.name, w.CatchUp, w.Progress)
+	report, rp, after, err := s.src.start(ctx, s.peer.name, w.CatchUp, w.Progress)
 	if err != nil {
 		return true, err
 	}
-	after := w.Progress
+	has := w.Progress // the peer's own progress: entries it does not want leave it behind after
 	if report {
 		if err := s.sendReport(ctx, w.Arenas, rp); err != nil {
 			return true, err
 		}
-		after = rp
+		after, has = rp, rp
 		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
+			return true, err
+		}
+		if err := s.src.setResume(ctx, s.peer.name, has, after); err != nil {
 			return true, err
 		}
 	}
@@ -171,6 +174,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 				return true, err
 			}
 			s.peer.sent.Add(uint64(len(batch)))
+			has = got
 			s.log.Debug("sent", "entries", len(batch), "through", last, "peer_progress", got)
 			// The peer has more than this batch (a Pull reply of ours
 			// crossed it): go on after that, within our history.
@@ -184,6 +188,9 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
 			return true, err
 		}
+		if err := s.src.setResume(ctx, s.peer.name, has, after); err != nil {
+			return true, err
+		}
 	}
 }
 
@@ -191,7 +198,12 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 // Pull reply handed it those entries just before this session came up,
 // and it is applying them), or until deadline; it returns the last answer.
 func (s *sender) awaitPulled(ctx context.Context, w rpc.Wants, pulled uint64, deadline time.Time) (rpc.Wants, error) {
-	for w.Progress < pulled && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		if _, at, err := s.src.resumeAt(ctx, s.peer.name, w.Progress); err != nil {
+			return w, err
+		} else if at >= pulled {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return w, ctx.Err()

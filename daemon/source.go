@@ -87,18 +87,54 @@ func (s *source) needsReport(ctx context.Context, asked bool, progress uint64) (
 
 // start decides how a session with a peer at progress begins: with a full
 // report (report true, standing for index rp), or with history after
-// progress, which is then recorded as the peer's acknowledgement (so that
-// trimming never passes it).
-func (s *source) start(ctx context.Context, peer string, asked bool, progress uint64) (report bool, rp uint64, err error) {
+// resume (progress, or later when the entries after it were none of the
+// peer's arenas: daemon_resume), which is then recorded as the peer's
+// acknowledgement (so that trimming never passes it).
+func (s *source) start(ctx context.Context, peer string, asked bool, progress uint64) (report bool, rp, resume uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if report, err = s.needsReport(ctx, asked, progress); err != nil || report {
+	if _, resume, err = s.resumeAt(ctx, peer, progress); err != nil {
+		return false, 0, 0, err
+	}
+	if report, err = s.needsReport(ctx, asked, resume); err != nil || report {
 		if err == nil {
 			rp, err = s.last(ctx)
 		}
-		return report, rp, err
+		return report, rp, 0, err
 	}
-	return false, 0, s.ix.SetAcked(ctx, peer, progress)
+	return false, 0, resume, s.ix.SetAcked(ctx, peer, resume)
+}
+
+// resumeAt returns where a peer that says it is at progress stands: its
+// progress as the peer keeps it (base) and the index of our history after
+// which it needs entries (resume, at least progress). progress may be
+// either end of the recorded pair (a puller goes on from the Through of our
+// last reply).
+func (s *source) resumeAt(ctx context.Context, peer string, progress uint64) (base, resume uint64, err error) {
+	var p, t int64
+	err = s.db.QueryRowContext(ctx, `SELECT progress, through FROM daemon_resume WHERE peer = ?`, peer).Scan(&p, &t)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return progress, progress, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("resume point of %s: %w", peer, err)
+	}
+	if (uint64(p) == progress || uint64(t) == progress) && t >= p {
+		return uint64(p), max(progress, uint64(t)), nil
+	}
+	return progress, progress, nil
+}
+
+// setResume records that the peer, at progress, has everything of our
+// history it wants through through.
+func (s *source) setResume(ctx context.Context, peer string, progress, through uint64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO daemon_resume (peer, progress, through) VALUES (?, ?, ?)
+		ON CONFLICT (peer) DO UPDATE SET progress = excluded.progress, through = excluded.through`,
+		peer, int64(progress), int64(max(progress, through)))
+	if err != nil {
+		return fmt.Errorf("record resume point of %s: %w", peer, err)
+	}
+	return nil
 }
 
 // report returns up to limit files of the full report for arenas with an
@@ -191,6 +227,11 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 	if len(s.peers) == 0 {
 		return false, nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Read under the lock: a session's start may lower a peer's
+	// acknowledgement (its store went back) and then read history from
+	// there, so a value read before could trim what it is about to send.
 	minAcked := uint64(1<<63 - 1)
 	for name := range s.peers {
 		a, err := s.ix.Acked(ctx, name)
@@ -199,8 +240,6 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 		}
 		minAcked = min(minAcked, a)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	t, err := s.trimmed(ctx)
 	if err != nil {
 		return false, err
@@ -270,6 +309,23 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 	return false, nil
 }
 
+// trimLoop trims every trimEvery until ctx is done, for peers that only
+// pull (the senders trim when they are idle, and such a peer has none).
+func (s *source) trimLoop(ctx context.Context) {
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.trim(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("trimming history", "err", err)
+		}
+	}
+}
+
 // Pull answers a peer that cannot be called (rpc.Source): the next step
 // our sender would have sent it.
 func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullReply, error) {
@@ -286,7 +342,11 @@ func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 		if err != nil {
 			return rpc.PullReply{}, err
 		}
-		if p.CatchUp || p.Progress != acked {
+		_, at, err := s.resumeAt(ctx, peer, p.Progress)
+		if err != nil {
+			return rpc.PullReply{}, err
+		}
+		if p.CatchUp || at != acked {
 			ps.restart()
 		}
 		return rpc.PullReply{Pushing: true}, nil
@@ -294,11 +354,18 @@ func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 	if p.ReportProgress != 0 { // a report in progress
 		return s.pullReport(ctx, ps, p.Arenas, p.ReportAfter, false, p.ReportProgress)
 	}
-	report, rp, err := s.start(ctx, peer, p.CatchUp, p.Progress)
+	base, _, err := s.resumeAt(ctx, peer, p.Progress)
+	if err != nil {
+		return rpc.PullReply{}, err
+	}
+	report, rp, resume, err := s.start(ctx, peer, p.CatchUp, p.Progress)
 	if err != nil {
 		return rpc.PullReply{}, err
 	}
 	if report {
+		if err := s.setResume(ctx, peer, rp, rp); err != nil {
+			return rpc.PullReply{}, err
+		}
 		return s.pullReport(ctx, ps, p.Arenas, 0, true, rp)
 	}
 	want := map[string]bool{}
@@ -308,26 +375,31 @@ func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 	var wait <-chan time.Time
 	for {
 		changed := s.ix.Changed()
-		entries, err := s.ix.Since(ctx, p.Progress, BatchSize)
+		entries, err := s.ix.Since(ctx, resume, BatchSize)
 		if err != nil {
 			return rpc.PullReply{}, err
 		}
 		if len(entries) > 0 {
 			reply := rpc.PullReply{Through: entries[len(entries)-1].Index}
+			has := base // the peer's progress once it applied the reply
 			for _, e := range entries {
 				if want[e.Arena] {
 					reply.Entries = append(reply.Entries, e)
+					has = e.Index
 				}
 			}
 			if !ps.handOut(reply.Through) { // our sender came up meanwhile: it sends these
 				return rpc.PullReply{Pushing: true}, nil
+			}
+			if err := s.setResume(ctx, peer, has, reply.Through); err != nil {
+				return rpc.PullReply{}, err
 			}
 			ps.sent.Add(uint64(len(reply.Entries)))
 			return reply, nil
 		}
 		if wait == nil {
 			if p.Wait <= 0 {
-				return rpc.PullReply{Through: p.Progress}, nil
+				return rpc.PullReply{Through: resume}, nil
 			}
 			timer := time.NewTimer(p.Wait)
 			defer timer.Stop()
@@ -337,7 +409,7 @@ func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 		case <-ctx.Done():
 			return rpc.PullReply{}, ctx.Err()
 		case <-wait:
-			return rpc.PullReply{Through: p.Progress}, nil
+			return rpc.PullReply{Through: resume}, nil
 		case <-changed:
 		}
 		if ps.isPushing() { // our sender got through meanwhile: it sends this
