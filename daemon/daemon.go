@@ -178,6 +178,9 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	recv := &receiver{cache: cache, local: loc, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
 	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source")}
+	if err := recv.forgetArenas(ctx); err != nil {
+		return err
+	}
 	var srv *rpc.Server
 	if cfg.Listen != "" {
 		srv, err = rpc.NewServer(rpc.ServerConfig{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/realsync/real/history"
 	real "github.com/realsync/real/real"
@@ -78,6 +79,38 @@ func (r *receiver) NeedsReport(ctx context.Context, peer string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// forgetArenas forgets, for every peer, the arenas no longer configured: the
+// Unreal dropped their files when it opened (unreal.OpenCache), so such an
+// arena added back later must come again in a full report, as a new one.
+func (r *receiver) forgetArenas(ctx context.Context) error {
+	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT arena FROM daemon_peer_arenas`)
+	if err != nil {
+		return fmt.Errorf("arenas of peers: %w", err)
+	}
+	var gone []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			rows.Close()
+			return fmt.Errorf("arenas of peers: %w", err)
+		}
+		if !slices.Contains(r.arenas, a) {
+			gone = append(gone, a)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("arenas of peers: %w", err)
+	}
+	for _, a := range gone {
+		if _, err := r.db.ExecContext(ctx, `DELETE FROM daemon_peer_arenas WHERE arena = ?`, a); err != nil {
+			return fmt.Errorf("forget arena %s of peers: %w", a, err)
+		}
+		r.log.Info("arena no longer configured: a full report will bring it if it is added back", "arena", a)
+	}
+	return nil
 }
 
 // recordArenas notes that the peer's progress stands for every configured arena.
