@@ -80,6 +80,12 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		return nil, errno
 	}
 	if h.next >= len(h.ents) {
+		if h.next == 0 {
+			// Empty: the reply stays at offset 0, so a rewinddir asks
+			// again at the offset go-fuse already stands at and no
+			// Seekdir(0) comes. List again on the next request.
+			h.read = false
+		}
 		return nil, 0
 	}
 	d := &h.ents[h.next]

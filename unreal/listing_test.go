@@ -112,3 +112,27 @@ func TestListingChangeMidwayShowsNewSize(t *testing.T) {
 		})
 	}
 }
+
+// rewinddir makes an open directory stream show the directory's current
+// state, also when its first pass found it empty (the kernel then asks
+// again at offset 0, the offset go-fuse already stands at, so no seek
+// reaches the handle).
+func TestRewinddirOfEmptyDirShowsNewNames(t *testing.T) {
+	c := newCache(t)
+	dir := mountUnreal(t, c, newFetcher())
+	d, err := os.Open(filepath.Join(dir, "docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if names, err := d.Readdirnames(-1); err != nil || len(names) != 0 {
+		t.Fatalf("empty arena lists %q, %v", names, err)
+	}
+	mustApply(t, c, "alice", link(1, "docs", "new.txt", "hello", t0))
+	if _, err := d.Seek(0, 0); err != nil { // rewinddir
+		t.Fatal(err)
+	}
+	if names, err := d.Readdirnames(-1); err != nil || strings.Join(names, ",") != "new.txt" {
+		t.Fatalf("after rewinddir the arena lists %q, %v; want [new.txt]", names, err)
+	}
+}
