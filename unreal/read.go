@@ -60,7 +60,7 @@ type handle struct {
 	mu      sync.Mutex
 	chunks  map[int64]*chunk
 	current int   // index in peers of the peer fetched from
-	front   int64 // highest chunk read so far + 1: where read-ahead starts
+	front   int64 // highest chunk read in the current run of forward reads + 1
 	hashed  int64 // chunks hashed, in order; -1: verification given up
 	hasher  *blob.Hasher
 	sum     error // the verdict once all chunks are hashed: nil or errCorrupt
@@ -202,7 +202,10 @@ func (h *handle) plan(first, last int64) ([]*chunk, error) {
 	for i := first; i <= last; i++ {
 		want = append(want, h.chunkLocked(i))
 	}
-	if last+1 > h.front {
+	if last+1 > h.front || !forward {
+		// A jump, back or ahead, starts a new run: the reads that follow
+		// it go forward from here (a file read at its end first, then
+		// from its start, gets read-ahead again).
 		h.front = last + 1
 	}
 	ahead := h.s.opts.ReadAhead / chunkSize

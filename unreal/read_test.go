@@ -424,3 +424,44 @@ func TestReadFromOffsetKeepsMemoryBounded(t *testing.T) {
 		return nil
 	})
 }
+
+// A sequential read after a seek back (a zip or mp4 read at its end first,
+// then from the start) gets read-ahead again.
+func TestReadAheadAfterSeekBack(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 8*chunkSize)
+	f := newTestFetcher(data)
+	// The jump back to 0 fetches what it needs; the reads that follow go
+	// forward, so the fetch of chunk 1 waits for the fetch of chunk 2:
+	// only read-ahead can make that come while the reader waits.
+	ahead := make(chan struct{})
+	var once sync.Once
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		switch call.off {
+		case 2 * chunkSize:
+			once.Do(func() { close(ahead) })
+		case chunkSize:
+			select {
+			case <-ahead:
+			case <-time.After(10 * time.Second):
+				return 0, errors.New("no read-ahead of chunk 2 within 10 s"), true
+			}
+		}
+		return 0, nil, false
+	}
+	mustApply(t, c, "alice", linkData(1, "f.bin", data))
+	dir := mountWith(t, c, f, Options{})
+	fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	tail := make([]byte, 4096)
+	if _, err := fd.ReadAt(tail, int64(len(data)-len(tail))); err != nil || !bytes.Equal(tail, data[len(data)-len(tail):]) {
+		t.Fatalf("tail: %v, or wrong bytes", err)
+	}
+	got, err := io.ReadAll(struct{ io.Reader }{fd}) // from offset 0
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read after the tail: %d bytes, %v; want the %d bytes", len(got), err, len(data))
+	}
+}
