@@ -42,7 +42,8 @@ type Options struct {
 	// FetchTimeout bounds each Fetcher call (default 15 s): a peer that
 	// does not deliver a chunk in that time counts as failed and the next
 	// peer with the blob is asked. A read fails with EIO after every peer
-	// holding the blob failed, so within peers × FetchTimeout.
+	// holding the blob failed, so within peers × FetchTimeout (plus
+	// any wait for a fetch slot, which the deadline does not count).
 	FetchTimeout time.Duration
 	// ReadAhead is how far beyond a forward read chunks are fetched
 	// (default 16 MiB, rounded down to whole chunks).

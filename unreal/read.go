@@ -292,16 +292,19 @@ func (h *handle) fetch(i int64, c *chunk) {
 }
 
 // fetchFrom reads size bytes at off from peer, within FetchTimeout and
-// holding one of the mount's MaxFetches slots.
+// holding one of the mount's MaxFetches slots. The deadline starts once
+// the slot is held: the wait for one is other calls' time (each bounded by
+// its own deadline), and counting it would fail a healthy peer queued
+// behind a silent one (TestReadQueuedBehindHungPeerSucceeds).
 func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(h.ctx, h.s.opts.FetchTimeout)
-	defer cancel()
 	select {
 	case h.s.fetches <- struct{}{}:
 		defer func() { <-h.s.fetches }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a fetch slot: %w", ctx.Err())
+	case <-h.ctx.Done():
+		return nil, fmt.Errorf("waiting for a fetch slot: %w", h.ctx.Err())
 	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.s.opts.FetchTimeout)
+	defer cancel()
 	type result struct {
 		n   int
 		err error

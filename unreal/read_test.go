@@ -465,3 +465,57 @@ func TestReadAheadAfterSeekBack(t *testing.T) {
 		t.Fatalf("read after the tail: %d bytes, %v; want the %d bytes", len(got), err, len(data))
 	}
 }
+
+// A peer that does not answer holds fetch slots until its calls time out;
+// a read of another file from a healthy peer, queued behind those calls,
+// must not count its wait for a slot as its peer failing (it got a slot
+// with next to nothing left of its deadline and failed with EIO).
+func TestReadQueuedBehindHungPeerSucceeds(t *testing.T) {
+	c := newCache(t)
+	hung := randomData(t, 1000)
+	good := randomData(t, 2000)
+	f := newFetcher(string(hung), string(good))
+	slow := &slowFetcher{memFetcher: f, hangFor: "alice", slowFor: "bob", slow: 300 * time.Millisecond,
+		hungCalled: make(chan struct{}, 16)}
+	mustApply(t, c, "alice", linkData(1, "hung.bin", hung))
+	mustApply(t, c, "bob", linkData(1, "good.bin", good))
+	dir := mountWith(t, c, slow, Options{MaxFetches: 1, FetchTimeout: 2 * time.Second})
+	hungDone := make(chan error, 1)
+	go func() {
+		_, err := os.ReadFile(filepath.Join(dir, "docs", "hung.bin"))
+		hungDone <- err
+	}()
+	<-slow.hungCalled // alice's call holds the only slot
+	got, err := os.ReadFile(filepath.Join(dir, "docs", "good.bin"))
+	if err != nil || !bytes.Equal(got, good) {
+		t.Fatalf("read from bob queued behind a hung alice: %d bytes, %v; want the %d bytes", len(got), err, len(good))
+	}
+	if err := <-hungDone; !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read from the hung alice: %v, want EIO", err)
+	}
+}
+
+// slowFetcher hangs every call to one peer until its deadline and delays
+// every call to another.
+type slowFetcher struct {
+	*memFetcher
+	hangFor, slowFor string
+	slow             time.Duration
+	hungCalled       chan struct{}
+}
+
+func (f *slowFetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
+	switch peer {
+	case f.hangFor:
+		f.hungCalled <- struct{}{}
+		<-ctx.Done()
+		return 0, ctx.Err()
+	case f.slowFor:
+		select {
+		case <-time.After(f.slow):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return f.memFetcher.ReadAt(ctx, peer, arena, path, b, p, off)
+}
