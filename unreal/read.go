@@ -160,6 +160,13 @@ func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	if h.forgetFailed(first, want) {
+		// Chunks that had failed before this read (a read-ahead while
+		// the peers were unreachable): fetch them again for it.
+		if want, err = h.plan(first, last); err != nil {
+			return nil, err
+		}
+	}
 	out := buf
 	for i, c := range want {
 		select {
@@ -168,6 +175,7 @@ func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error
 			return nil, ctx.Err()
 		}
 		if c.err != nil {
+			h.forgetFailed(first+int64(i), want[i:i+1]) // the next read asks again
 			return nil, c.err
 		}
 		idx := first + int64(i)
@@ -234,6 +242,28 @@ func (h *handle) plan(first, last int64) ([]*chunk, error) {
 		}
 	}
 	return want, nil
+}
+
+// forgetFailed drops from the handle the chunks of want (chunk first,
+// first+1, …) whose fetch has failed, so that the next plan fetches them
+// again: a failure stays the answer of the read that waited for it, not
+// of every later read of the open file. It reports whether it dropped any.
+func (h *handle) forgetFailed(first int64, want []*chunk) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	dropped := false
+	for i, c := range want {
+		select {
+		case <-c.done:
+		default:
+			continue
+		}
+		if c.err != nil && h.ctx.Err() == nil && h.chunks != nil && h.chunks[first+int64(i)] == c {
+			delete(h.chunks, first+int64(i))
+			dropped = true
+		}
+	}
+	return dropped
 }
 
 func (h *handle) giveUpHash() {
@@ -363,9 +393,9 @@ func (h *handle) advanceHash() {
 		hasher := h.hasher
 		h.mu.Unlock()
 		if c.err != nil {
-			h.mu.Lock()
-			h.giveUpHash()
-			h.mu.Unlock()
+			// Failed: the hashing waits for the chunk's next fetch (see
+			// forgetFailed); plan gives it up if the reader goes on far
+			// past it without asking for it again.
 			return
 		}
 		hasher.Write(c.data)
@@ -402,6 +432,17 @@ func (h *handle) verdict(ctx context.Context) error {
 			return sum
 		}
 		c := h.chunks[h.hashed] // present and in flight, else advanceHash moved on
+		if c != nil {
+			select {
+			case <-c.done:
+				if c.err != nil { // failed, and nobody asked for it again: unverified
+					h.giveUpHash()
+					h.mu.Unlock()
+					return nil
+				}
+			default:
+			}
+		}
 		h.mu.Unlock()
 		if c == nil {
 			return nil

@@ -519,3 +519,80 @@ func (f *slowFetcher) ReadAt(ctx context.Context, peer, arena, path string, b bl
 	}
 	return f.memFetcher.ReadAt(ctx, peer, arena, path, b, p, off)
 }
+
+// A chunk whose fetch failed (the only peer was unreachable for a moment)
+// is fetched again by the next read of the same open file: the failure is
+// the answer of the read that waited for it, not of every later one; and
+// the file is still verified to its end.
+func TestReadRetriesFailedChunk(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 3*chunkSize+5)
+	f := newTestFetcher(data)
+	var mu sync.Mutex
+	down := true // alice is unreachable until the test says so
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down && call.off == chunkSize {
+			return 0, errors.New("connection refused"), true
+		}
+		return 0, nil, false
+	}
+	mustApply(t, c, "alice", linkData(1, "f.bin", data))
+	dir := mountWith(t, c, f, Options{})
+	fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	buf := make([]byte, 128<<10)
+	if _, err := fd.ReadAt(buf, chunkSize); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read of the failing chunk: %v, want EIO", err)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	if n, err := fd.ReadAt(buf, chunkSize); err != nil || !bytes.Equal(buf[:n], data[chunkSize:chunkSize+n]) {
+		t.Fatalf("same read once alice answers again: %d bytes, %v", n, err)
+	}
+	// And a read of the whole file through the same descriptor.
+	whole := make([]byte, len(data))
+	if _, err := fd.ReadAt(whole, 0); err != nil && err != io.EOF {
+		t.Fatalf("whole file after the retry: %v", err)
+	}
+	if !bytes.Equal(whole, data) {
+		t.Fatal("whole file after the retry: wrong bytes")
+	}
+}
+
+// A corrupt chunk is still caught after a failed fetch of an earlier one
+// was retried: the hashing waits for the retry instead of giving up.
+func TestReadVerifiesAfterRetry(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 3*chunkSize+5)
+	f := newTestFetcher(data)
+	var mu sync.Mutex
+	failed := false
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if call.off == chunkSize && !failed {
+			failed = true
+			return 0, errors.New("connection reset"), true
+		}
+		n := copy(p, data[call.off:])
+		if call.off == 2*chunkSize {
+			p[7] ^= 1
+		}
+		if n < len(p) {
+			return n, io.EOF, true
+		}
+		return n, nil, true
+	}
+	mustApply(t, c, "alice", linkData(1, "f.bin", data))
+	dir := mountWith(t, c, f, Options{})
+	got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+	if !errors.Is(err, syscall.EIO) || len(got) < 3*chunkSize {
+		t.Fatalf("read of a corrupt file after a retried chunk: %d bytes, %v; want EIO at the end (past the retried chunk)", len(got), err)
+	}
+}
