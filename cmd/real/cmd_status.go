@@ -159,6 +159,9 @@ func storedStatus(cfg *config.Config, store string) (status, error) {
 		return st, err
 	}
 	st.IndexRows = uint64(rows)
+	if st.UnrealEntries, err = cache.Count(ctx); err != nil {
+		return st, err
+	}
 	for _, p := range cfg.Peers {
 		ps := peerStatus{Name: p.Name, Address: p.Address}
 		if ps.Acked, err = ix.Acked(ctx, p.Name); err != nil {

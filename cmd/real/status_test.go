@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
+	"github.com/realsync/real/sqlitedb"
+	"github.com/realsync/real/unreal"
+)
+
+// real status of a stopped peer counts the remote entries its cache holds,
+// as the running peer does (it said 0 whatever the cache held).
+func TestStatusStoppedCountsRemoteEntries(t *testing.T) {
+	a := newStore(t, "alice")
+	b := newStore(t, "bob")
+	mustReal(t, "arena", "add", "--store", a, "--name", "docs")
+	mustReal(t, "peer", "add", "--store", a, "--name", "bob", "--key", strings.TrimSpace(mustReal(t, "key", "--store", b)))
+
+	ctx := context.Background()
+	db, err := sqlitedb.Open(filepath.Join(a, "real.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := unreal.OpenCache(ctx, db, []string{"docs"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Now().Add(-time.Hour)
+	var batch []history.Entry
+	for i, p := range []string{"one", "two", "sub/three"} {
+		batch = append(batch, history.Entry{Index: uint64(i + 1), Kind: history.Link, Arena: "docs", Path: p,
+			Mtime: mt, Size: int64(len(p)), Blob: blob.Of([]byte(p))})
+	}
+	if _, err := c.Apply(ctx, "bob", batch); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	var st status
+	if err := json.Unmarshal([]byte(mustReal(t, "status", "--store", a, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Running || st.UnrealEntries != 3 || len(st.Peers) != 1 || st.Peers[0].Received != 3 {
+		t.Fatalf("status of a stopped peer with 3 remote entries from bob: %+v", st)
+	}
+	if out := mustReal(t, "status", "--store", a); !strings.Contains(out, "3 remote entries") {
+		t.Fatalf("status text: %q", out)
+	}
+}
