@@ -134,13 +134,13 @@ func checkUpper(ctx context.Context, db *sql.DB, ix *index.Index, upper string, 
 			case syscall.S_IFCHR:
 				if st.Rdev != 0 {
 					add(CodeUndecodable, p, "device file in the upper")
-				} else if err := whiteoutOver(ctx, lo, arenas, natural, p, add); err != nil {
+				} else if err := whiteoutOver(ctx, lo, ix, a, arenas, root, natural, p, add); err != nil {
 					return err
 				}
 			case syscall.S_IFREG:
 				switch {
 				case f.Whiteout && st.Size == 0:
-					return whiteoutOver(ctx, lo, arenas, natural, p, add)
+					return whiteoutOver(ctx, lo, ix, a, arenas, root, natural, p, add)
 				case f.Whiteout:
 					add(CodeUndecodable, p, fmt.Sprintf("overlay.whiteout on a file of %d bytes", st.Size))
 				case f.Metacopy:
@@ -167,16 +167,26 @@ func checkUpper(ctx context.Context, db *sql.DB, ix *index.Index, upper string, 
 	return nil
 }
 
-func whiteoutOver(ctx context.Context, lo *lower, arenas []string, natural, p string, add func(code, path, detail string)) error {
+// whiteoutOver reports a whiteout over nothing, unless the index records it:
+// a recorded whiteout is a local deletion, and the peers removing the file
+// it hid afterwards leaves it hiding nothing (the Real keeps it so, see
+// real.RemoteChanged), which is a healthy state.
+func whiteoutOver(ctx context.Context, lo *lower, ix *index.Index, arena string, arenas []string, root, natural, p string,
+	add func(code, path, detail string)) error {
 	if natural == "" {
 		add(CodeWhiteoutOrphan, p, "whiteout in a directory that merges no lower directory")
 		return nil
 	}
 	ok, err := lo.exists(ctx, arenas, natural)
+	if err != nil || ok {
+		return err
+	}
+	rel, _ := filepath.Rel(root, p)
+	row, found, err := ix.Get(ctx, arena, filepath.ToSlash(rel))
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !found || row.Kind != index.Whiteout {
 		add(CodeWhiteoutOrphan, p, fmt.Sprintf("whiteout over %q, which the lower does not have", natural))
 	}
 	return nil

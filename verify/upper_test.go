@@ -148,3 +148,40 @@ func TestHistoryGap(t *testing.T) {
 		t.Fatalf("findings %v", got)
 	}
 }
+
+// A file deleted here and then removed by the peer that had it leaves a
+// whiteout over nothing that the index records (the Real keeps it, hiding
+// nothing, as the record of the local deletion): that is a healthy store,
+// not a finding. A whiteout over nothing the index does not know still is.
+func TestWhiteoutOfAFileThePeerRemoved(t *testing.T) {
+	privtest.Require(t) // whiteouts need root
+	dir := store(t, nil)
+	up := filepath.Join(dir, "upper/a")
+	for _, n := range []string{"deleted", "stray"} {
+		if err := unix.Mknod(filepath.Join(up, n), unix.S_IFCHR, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(up, "deleted2"), nil, 0o644)
+	setX(t, filepath.Join(up, "deleted2"), "trusted.overlay.whiteout", "")
+	db, err := sqlitedb.Open(filepath.Join(dir, "real.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := index.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs index.ChangeSet
+	for _, n := range []string{"deleted", "deleted2"} {
+		fi, _ := os.Lstat(filepath.Join(up, n))
+		cs.Put = append(cs.Put, index.Row{Arena: "a", Path: n, Kind: index.Whiteout, Mtime: fi.ModTime()})
+	}
+	if _, err := ix.Commit(context.Background(), cs); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if got := codes(t, dir); len(got) != 1 || got[0] != "whiteout-orphan stray" {
+		t.Fatalf("findings %v, want only whiteout-orphan stray", got)
+	}
+}

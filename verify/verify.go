@@ -39,7 +39,7 @@ const (
 	CodeRedirectMissing = "redirect-missing" // an overlay.redirect names a lower path that does not exist
 	CodeMetacopyMissing = "metacopy-missing" // a metacopy file whose lower data is missing
 	CodeMetacopyChanged = "metacopy-changed" // a metacopy file whose lower data changed under it (size or blob)
-	CodeWhiteoutOrphan  = "whiteout-orphan"  // a whiteout over nothing in the lower
+	CodeWhiteoutOrphan  = "whiteout-orphan"  // a whiteout over nothing in the lower that the index does not record
 	CodeUndecodable     = "undecodable"      // an upper entry the decoder does not understand (symlink, device, bad xattr)
 	CodeUnreadable      = "unreadable"       // an upper entry that could not be read
 )
