@@ -43,10 +43,14 @@ type pendingPath struct{ first, last time.Time }
 // watches (to drop the watches of a renamed tree) and whether some dirs
 // could not be watched.
 type watcher struct {
-	r       *Real
-	w       *fsnotify.Watcher
-	dirs    map[string]bool // watched dirs (full paths)
-	limited bool            // some dir could not be watched: the watch limit was reached
+	r    *Real
+	w    *fsnotify.Watcher
+	dirs map[string]uint64 // watched dirs (full paths) and their inodes
+	// byIno names the watched dir of each inode: a dir moved before the
+	// event of its old name is handled is watched under the old name, and
+	// inotify would hand the old watch back for the new name (see add).
+	byIno   map[uint64]string
+	limited bool // some dir could not be watched: the watch limit was reached
 	// limitLogged: the current episode of hitting the limit was logged
 	// (the periodic rescans while it lasts hit it again, silently).
 	limitLogged bool
@@ -73,7 +77,7 @@ func (r *Real) Serve(ctx context.Context) error {
 	}
 	q := newEventQueue(r.eventBuf)
 	go q.pump(fw)
-	w := &watcher{r: r, w: fw, dirs: map[string]bool{}, pending: map[scope]*pendingPath{}}
+	w := &watcher{r: r, w: fw, dirs: map[string]uint64{}, byIno: map[uint64]string{}, pending: map[scope]*pendingPath{}}
 	if err := w.watchAll(); err != nil {
 		return err
 	}
@@ -209,7 +213,7 @@ func (w *watcher) event(ev fsnotify.Event, now time.Time) {
 	}
 	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Chmod) {
 		// Chmod: a dir that was unreadable may be readable now.
-		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && (ev.Has(fsnotify.Create) || !w.dirs[ev.Name]) {
+		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && (ev.Has(fsnotify.Create) || !w.watched(ev.Name)) {
 			w.watchTree(ev.Name)
 		}
 	}
@@ -287,10 +291,25 @@ func (w *watcher) watchAll() error {
 // add watches dir. Hitting the watch limit (ENOSPC) is logged once per
 // episode and sets w.limited; an unreadable dir is logged once.
 func (w *watcher) add(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err == nil {
+		// Watched under another name: the tree was moved here and the
+		// event of its old name is still to come (say the move's target
+		// dir was copied up and walked first). inotify returns the old
+		// watch for the new name, fsnotify keeps reporting the old names,
+		// and dropping the old name's watches later would leave this tree
+		// unwatched: drop them now, then watch it under its new name.
+		if old, ok := w.byIno[st.Ino]; ok && old != dir {
+			w.unwatchTree(old)
+		}
+	}
 	err := w.w.Add(dir)
 	switch {
 	case err == nil:
-		w.dirs[dir] = true
+		w.dirs[dir] = st.Ino
+		if st.Ino != 0 {
+			w.byIno[st.Ino] = dir
+		}
 		return nil
 	case errors.Is(err, unix.ENOSPC):
 		if !w.limitLogged {
@@ -328,15 +347,23 @@ func (w *watcher) watchTree(dir string) {
 	})
 }
 
+func (w *watcher) watched(dir string) bool {
+	_, ok := w.dirs[dir]
+	return ok
+}
+
 // unwatchTree drops the watches of dir and every dir under it.
 func (w *watcher) unwatchTree(dir string) {
-	if !w.dirs[dir] {
+	if !w.watched(dir) {
 		return
 	}
 	var gone []string
-	for d := range w.dirs {
+	for d, ino := range w.dirs {
 		if d == dir || strings.HasPrefix(d, dir+"/") {
 			delete(w.dirs, d)
+			if w.byIno[ino] == d {
+				delete(w.byIno, ino)
+			}
 			gone = append(gone, d)
 		}
 	}

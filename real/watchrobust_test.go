@@ -274,3 +274,19 @@ func TestServeFollowsRenamedDirTree(t *testing.T) {
 	write(t, filepath.Join(e.upper, "A", "new", "n7", "x", "y", "w"), "w")
 	e.eventuallyFinal(link("A", "new/n7/x/y/w", h("w"), blob.Hash{}))
 }
+
+// A local tree moved into a remote dir that is copied up for the move: the
+// copy-up's event comes first and its walk finds the tree under its new
+// name while it is still watched under the old one. Files written in the
+// moved tree afterwards must still be seen.
+func TestServeWatchesTreeMovedIntoCopiedUpDir(t *testing.T) {
+	e, m := overlayEnv(t)
+	write(t, m("A/X/d/f"), "f")
+	e.eventually(link("A", "X/d/f", h("f"), blob.Hash{}))
+	must(t, os.Rename(m("A/X"), m("A/other/X")))
+	e.eventually(link("A", "other/X/d/f", h("f"), blob.Hash{}), unlink("A", "X/d/f", h("f")))
+	write(t, m("A/other/X/d/g"), "g")
+	write(t, m("A/other/X/h"), "h")
+	e.eventually(link("A", "other/X/d/g", h("g"), blob.Hash{}), link("A", "other/X/h", h("h"), blob.Hash{}))
+	e.restartQuiet()
+}
