@@ -108,10 +108,10 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if errno := h.load(ctx); errno != 0 {
 		return errno
 	}
-	if off > uint64(len(h.ents)) {
-		return syscall.EINVAL
-	}
-	h.next = int(off)
+	// An offset past the end (a telldir from before a rewind re-listed a
+	// shrunken directory) is the end, as on ext4: readdir then ends
+	// rather than failing.
+	h.next = int(min(off, uint64(len(h.ents))))
 	return 0
 }
 
