@@ -23,7 +23,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -94,18 +96,22 @@ func Load(dir string) (*Config, error) {
 	return &c, nil
 }
 
-// Save validates c and writes it atomically to dir/real.toml.
+// Save validates c and writes it atomically to dir/real.toml. When c only
+// adds peers or arenas to what the file holds (real peer add, real arena
+// add), the file's text is kept, comments included, and the new tables are
+// appended; otherwise c is written afresh.
 func (c *Config) Save(dir string) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+	file := filepath.Join(dir, FileName)
+	text, err := c.text(file)
+	if err != nil {
 		return err
 	}
-	file := filepath.Join(dir, FileName)
 	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(tmp, text, 0o644); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write configuration: %w", err)
 	}
 	if err := os.Rename(tmp, file); err != nil {
@@ -113,6 +119,54 @@ func (c *Config) Save(dir string) error {
 		return fmt.Errorf("write configuration: %w", err)
 	}
 	return nil
+}
+
+// text returns what Save writes to file: the file's own text with the
+// added peers and arenas appended when c only adds to what it holds (and
+// the result decodes to c), else c encoded afresh.
+func (c *Config) text(file string) ([]byte, error) {
+	var fresh bytes.Buffer
+	if err := toml.NewEncoder(&fresh).Encode(c); err != nil {
+		return nil, fmt.Errorf("encode configuration: %w", err)
+	}
+	old, err := os.ReadFile(file)
+	if err != nil {
+		return fresh.Bytes(), nil
+	}
+	var was Config
+	if md, err := toml.Decode(string(old), &was); err != nil || len(md.Undecoded()) > 0 || !was.prefixOf(c) {
+		return fresh.Bytes(), nil
+	}
+	add := struct {
+		Peers  []Peer  `toml:"peer,omitempty"`
+		Arenas []Arena `toml:"arena,omitempty"`
+	}{c.Peers[len(was.Peers):], c.Arenas[len(was.Arenas):]}
+	if len(add.Peers) == 0 && len(add.Arenas) == 0 {
+		return old, nil
+	}
+	var tail bytes.Buffer
+	enc := toml.NewEncoder(&tail)
+	enc.Indent = ""
+	if err := enc.Encode(add); err != nil {
+		return nil, fmt.Errorf("encode configuration: %w", err)
+	}
+	text := bytes.Clone(old)
+	if len(text) > 0 && text[len(text)-1] != '\n' {
+		text = append(text, '\n')
+	}
+	text = append(append(text, '\n'), tail.Bytes()...)
+	var got Config
+	if md, err := toml.Decode(string(text), &got); err != nil || len(md.Undecoded()) > 0 || !got.prefixOf(c) || !c.prefixOf(&got) {
+		return fresh.Bytes(), nil
+	}
+	return text, nil
+}
+
+// prefixOf reports whether d is c with peers or arenas (or none) added at the end.
+func (c *Config) prefixOf(d *Config) bool {
+	return c.Name == d.Name && c.Listen == d.Listen && c.Mount == d.Mount &&
+		len(c.Peers) <= len(d.Peers) && slices.Equal(c.Peers, d.Peers[:len(c.Peers)]) &&
+		len(c.Arenas) <= len(d.Arenas) && slices.Equal(c.Arenas, d.Arenas[:len(c.Arenas)])
 }
 
 // CheckName validates a peer name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
@@ -128,14 +182,24 @@ func CheckName(n string) error {
 	return nil
 }
 
-// CheckAddress validates a HOST:PORT address.
+// CheckAddress validates a HOST:PORT address, PORT a number 0-65535 (0: any
+// free port, for a listen address).
 func CheckAddress(a string) error {
-	host, port, err := net.SplitHostPort(a)
+	_, err := checkPort(a)
+	return err
+}
+
+// checkPort validates a HOST:PORT address and returns its port.
+func checkPort(a string) (uint64, error) {
+	_, port, err := net.SplitHostPort(a)
 	if err != nil || port == "" {
-		return fmt.Errorf("%w: address %q is not HOST:PORT", ErrInvalid, a)
+		return 0, fmt.Errorf("%w: address %q is not HOST:PORT", ErrInvalid, a)
 	}
-	_ = host
-	return nil
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%w: address %q: port %q is not a number from 0 to 65535", ErrInvalid, a, port)
+	}
+	return n, nil
 }
 
 // Validate checks every field and the relations between them.
@@ -162,7 +226,11 @@ func (c *Config) Validate() error {
 		}
 		names[p.Name] = true
 		if p.Address != "" {
-			if err := CheckAddress(p.Address); err != nil {
+			port, err := checkPort(p.Address)
+			if err == nil && port == 0 {
+				err = fmt.Errorf("%w: address %q: port 0 cannot be dialled", ErrInvalid, p.Address)
+			}
+			if err != nil {
 				return fmt.Errorf("peer %s: %w", p.Name, err)
 			}
 		}

@@ -54,6 +54,13 @@ func TestLoadRefuses(t *testing.T) {
 		"dup peer":      "name = \"a\"\n[[peer]]\nname = \"b\"\nkey = \"" + key + "\"\n[[peer]]\nname = \"b\"\nkey = \"" + key + "\"\n",
 		"self as peer":  "name = \"a\"\n[[peer]]\nname = \"a\"\nkey = \"" + key + "\"\n",
 		"relative mnt":  "name = \"a\"\nmount = \"mnt\"\n",
+		// A port that no socket can have was accepted, and failed only
+		// when the daemon listened or dialled.
+		"listen port too big":    "name = \"a\"\nlisten = \"127.0.0.1:74000\"\n",
+		"listen port name":       "name = \"a\"\nlisten = \"127.0.0.1:74OO\"\n",
+		"peer port not a number": "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"b.lan:7400x\"\nkey = \"" + key + "\"\n",
+		"peer port 0":            "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"b.lan:0\"\nkey = \"" + key + "\"\n",
+		"peer without port":      "name = \"a\"\n[[peer]]\nname = \"b\"\naddress = \"b.lan\"\nkey = \"" + key + "\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -101,5 +108,56 @@ func TestExample(t *testing.T) {
 	}
 	if c.Name != "alice" || len(c.Peers) != 1 || c.Peers[0].Name != "bob" || len(c.Arenas) != 2 || c.Arenas[0].Policy != Own {
 		t.Fatalf("example loaded as %+v", c)
+	}
+}
+
+// Adding a peer or an arena to a hand-written real.toml (the documented
+// example) keeps its text, comments included; a change to what the file
+// already holds writes it afresh.
+func TestSaveKeepsComments(t *testing.T) {
+	dir := t.TempDir()
+	example, err := os.ReadFile("../testdata/real.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, FileName), example, 0o644)
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := Peer{Name: "carol", Address: "carol.lan:7400", Key: testKey(t)}
+	c.Peers = append(c.Peers, carol)
+	c.Arenas = append(c.Arenas, Arena{Name: "books", Policy: Watch})
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, FileName))
+	if !strings.HasPrefix(string(b), string(example)) {
+		t.Fatalf("adding a peer and an arena rewrote the hand-written text:\n%s", b)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Peers) != 2 || got.Peers[1] != carol || len(got.Arenas) != 3 || got.Arenas[2] != (Arena{Name: "books", Policy: Watch}) ||
+		got.Peers[0].Name != "bob" || got.Arenas[0] != (Arena{Name: "photos", Policy: Own}) || got.Mount != "/srv/real" {
+		t.Fatalf("saved config loads as %+v", got)
+	}
+	// Saving it unchanged leaves the text alone.
+	if err := got.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, FileName)); string(again) != string(b) {
+		t.Fatalf("saving an unchanged config rewrote it:\n%s", again)
+	}
+	// A change to what the file holds is written afresh, and loads as saved.
+	got.Listen = "0.0.0.0:7500"
+	got.Arenas = got.Arenas[1:]
+	if err := got.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Load(dir)
+	if err != nil || fresh.Listen != "0.0.0.0:7500" || len(fresh.Arenas) != 2 || fresh.Arenas[0].Name != "media/music" {
+		t.Fatalf("after a change: %+v, %v", fresh, err)
 	}
 }
