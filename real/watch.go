@@ -82,6 +82,9 @@ func (r *Real) Serve(ctx context.Context) error {
 		return err
 	}
 	if err := r.CatchUp(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped during the first catch-up: not a failure
+		}
 		return err
 	}
 	if r.hooks.serving != nil {

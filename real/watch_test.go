@@ -169,3 +169,17 @@ func TestSettledDropsNestedScopes(t *testing.T) {
 		t.Fatalf("%d pending left, want 2", len(pending))
 	}
 }
+
+// Stopped while it catches up at its start (a SIGTERM soon after `real
+// run`, a long first catch-up), Serve returns nil as for any stop.
+func TestServeStoppedDuringFirstCatchUpReturnsNil(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	write(t, filepath.Join(e.upper, "A", "f"), "f")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.r.hooks.watcherCreated = cancel
+	if err := e.r.Serve(ctx); err != nil {
+		t.Fatalf("Serve stopped during its first catch-up: %v, want nil", err)
+	}
+}
