@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 
@@ -119,6 +120,32 @@ func (c *Config) Save(dir string) error {
 		return fmt.Errorf("write configuration: %w", err)
 	}
 	return nil
+}
+
+// Update loads the configuration of the store in dir, applies change to it
+// and saves it, holding an exclusive lock on the store directory from the
+// load to the save: updates run in parallel (real peer add from a script)
+// all land, none overwrites another. An error from change saves nothing.
+func Update(dir string, change func(*Config) error) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		if _, lerr := Load(dir); lerr != nil {
+			return lerr // names real.toml
+		}
+		return fmt.Errorf("lock configuration: %w", err)
+	}
+	defer d.Close() // releases the lock
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock configuration in %s: %w", dir, err)
+	}
+	c, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	if err := change(c); err != nil {
+		return err
+	}
+	return c.Save(dir)
 }
 
 // text returns what Save writes to file: the file's own text with the

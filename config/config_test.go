@@ -2,9 +2,11 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/realsync/real/identity"
@@ -159,5 +161,41 @@ func TestSaveKeepsComments(t *testing.T) {
 	fresh, err := Load(dir)
 	if err != nil || fresh.Listen != "0.0.0.0:7500" || len(fresh.Arenas) != 2 || fresh.Arenas[0].Name != "media/music" {
 		t.Fatalf("after a change: %+v, %v", fresh, err)
+	}
+}
+
+// Updates run in parallel all land (each holds the store's lock from load
+// to save); an update whose change fails saves nothing.
+func TestUpdateParallel(t *testing.T) {
+	dir := t.TempDir()
+	if err := (&Config{Name: "alice"}).Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := Update(dir, func(c *Config) error {
+				c.Arenas = append(c.Arenas, Arena{Name: fmt.Sprintf("a%d", i)})
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	errNo := errors.New("no")
+	if err := Update(dir, func(c *Config) error { c.Arenas = nil; return errNo }); !errors.Is(err, errNo) {
+		t.Fatalf("Update with a failing change = %v", err)
+	}
+	c, err := Load(dir)
+	if err != nil || len(c.Arenas) != n {
+		t.Fatalf("after %d parallel updates: %+v, %v", n, c, err)
+	}
+	if err := Update(filepath.Join(dir, "none"), func(*Config) error { return nil }); err == nil || !strings.Contains(err.Error(), FileName) {
+		t.Fatalf("Update of a missing store = %v", err)
 	}
 }

@@ -113,14 +113,8 @@ func cmdPeerAdd(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*store)
-	if err != nil {
-		return err
-	}
-	for _, p := range cfg.Peers {
-		if p.Name == *name {
-			return fmt.Errorf("peer %s is already pinned in %s", *name, filepath.Join(*store, config.FileName))
-		}
+	if _, err := config.Load(*store); err != nil {
+		return err // a missing or broken real.toml is named before the key
 	}
 	own, err := identity.Load(filepath.Join(*store, daemon.KeyFile))
 	if err != nil {
@@ -129,8 +123,15 @@ func cmdPeerAdd(args []string, stdout, stderr io.Writer) error {
 	if k, err := identity.ParsePublicKey(*key); err == nil && k == identity.Public(own) {
 		return fmt.Errorf("key %s is this peer's own key", *key)
 	}
-	cfg.Peers = append(cfg.Peers, config.Peer{Name: *name, Address: *address, Key: *key})
-	return cfg.Save(*store)
+	return config.Update(*store, func(cfg *config.Config) error {
+		for _, p := range cfg.Peers {
+			if p.Name == *name {
+				return fmt.Errorf("peer %s is already pinned in %s", *name, filepath.Join(*store, config.FileName))
+			}
+		}
+		cfg.Peers = append(cfg.Peers, config.Peer{Name: *name, Address: *address, Key: *key})
+		return nil
+	})
 }
 
 func cmdArenaAdd(args []string, stdout, stderr io.Writer) error {
@@ -144,10 +145,8 @@ func cmdArenaAdd(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*store)
-	if err != nil {
-		return err
-	}
-	cfg.Arenas = append(cfg.Arenas, config.Arena{Name: *name, Policy: config.Policy(*policy)})
-	return cfg.Save(*store)
+	return config.Update(*store, func(cfg *config.Config) error {
+		cfg.Arenas = append(cfg.Arenas, config.Arena{Name: *name, Policy: config.Policy(*policy)})
+		return nil
+	})
 }
