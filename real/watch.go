@@ -166,9 +166,10 @@ func (w *watcher) rescan(ctx context.Context) error {
 	clear(w.pending)
 	// Dropped events may have told of dirs moved away: their watches
 	// would report events under the old names.
-	for d := range w.dirs {
-		if _, err := os.Lstat(d); err != nil {
-			w.unwatchTree(d)
+	var st unix.Stat_t
+	for d, ino := range w.dirs {
+		if err := unix.Lstat(d, &st); err != nil || st.Ino != ino {
+			w.unwatchTree(d) // gone, or another dir now has its name
 		}
 	}
 	was := w.limited
@@ -304,6 +305,10 @@ func (w *watcher) add(dir string) error {
 		// unwatched: drop them now, then watch it under its new name.
 		if old, ok := w.byIno[st.Ino]; ok && old != dir {
 			w.unwatchTree(old)
+		}
+		// Watched, but another dir (moved away): forget the old watch.
+		if ino, ok := w.dirs[dir]; ok && ino != st.Ino {
+			w.unwatchTree(dir)
 		}
 	}
 	err := w.w.Add(dir)

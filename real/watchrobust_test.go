@@ -290,3 +290,50 @@ func TestServeWatchesTreeMovedIntoCopiedUpDir(t *testing.T) {
 	e.eventually(link("A", "other/X/d/g", h("g"), blob.Hash{}), link("A", "other/X/h", h("h"), blob.Hash{}))
 	e.restartQuiet()
 }
+
+// Events lost to an overflow while a watched dir was moved away and a new
+// dir made at its name: after the rescan both dirs are watched under their
+// own names (the old watch named d but watched the moved dir).
+func TestServeRescanWatchesMovedDirAndNewDirAtItsName(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	must(t, os.MkdirAll(filepath.Join(e.upper, "A", "d"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(e.upper, "A", "many"), 0o755))
+	restore := setSysctl(t, "/proc/sys/fs/inotify/max_queued_events", "16")
+	e.r.eventBuf = 16
+	e.r.hooks.watcherCreated = restore
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.r.hooks.beforePass = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	serving := make(chan struct{})
+	e.r.hooks.serving = func() { close(serving) }
+	e.serve()
+	<-serving
+	write(t, filepath.Join(e.upper, "A", "first"), "first")
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watcher never tried to record the first file")
+	}
+	must(t, os.Rename(filepath.Join(e.upper, "A", "d"), filepath.Join(e.upper, "A", "e")))
+	must(t, os.Mkdir(filepath.Join(e.upper, "A", "d"), 0o755))
+	ws := []want{link("A", "first", h("first"), blob.Hash{})}
+	for i := 0; i < 300; i++ {
+		p := fmt.Sprintf("many/f%03d", i)
+		write(t, filepath.Join(e.upper, "A", p), p)
+		ws = append(ws, link("A", p, h(p), blob.Hash{}))
+	}
+	close(release)
+	e.eventuallyFinal(ws...)
+	if n := e.r.rescans.Load(); n == 0 {
+		t.Fatal("the event queue did not overflow (no rescan): the test did not test anything")
+	}
+	write(t, filepath.Join(e.upper, "A", "d", "x"), "x")
+	write(t, filepath.Join(e.upper, "A", "e", "y"), "y")
+	e.eventually(link("A", "d/x", h("x"), blob.Hash{}), link("A", "e/y", h("y"), blob.Hash{}))
+}
