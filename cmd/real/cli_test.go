@@ -175,3 +175,20 @@ func assertNotMounted(t *testing.T, paths ...string) {
 		}
 	}
 }
+
+// --help works on every command, as the contract says: it prints the
+// command's usage on stdout and exits 0 (real mark --help was a usage error).
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, c := range commands() {
+		if c.run == nil {
+			continue
+		}
+		for _, h := range []string{"--help", "-h"} {
+			args := append(strings.Fields(c.name), h)
+			code, _, errs := realCmd(t, args...)
+			if code != exitOK || errs != "" {
+				t.Errorf("real %s: exit %d, stderr %q; want exit 0 and no error", strings.Join(args, " "), code, errs)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -15,6 +16,13 @@ const markXattr = "user.real.mark"
 // cmdMark sets (own, watch) or clears (inherit) the mark on each path.
 // Acting on the marks is stage 3; the marks are kept now.
 func cmdMark(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprintln(stdout, "usage: real mark own|watch|inherit PATH…\n  set (own, watch) or clear (inherit) the keep-local mark on paths of the merged view")
+			return flag.ErrHelp
+		}
+	}
 	if len(args) < 2 {
 		return fmt.Errorf("%w: need a mark (own, watch or inherit) and at least one path", errUsage)
 	}
