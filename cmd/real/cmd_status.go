@@ -116,6 +116,9 @@ func liveStatus(store string) (status, error) {
 	}
 	st := status{Name: s.Name, Running: true, Started: &s.Started, Arenas: s.Arenas, History: s.History, Trimmed: s.Trimmed,
 		IndexRows: s.IndexRows, UnrealEntries: s.UnrealEntries, Peers: []peerStatus{}}
+	if st.Arenas == nil {
+		st.Arenas = []string{} // "arenas": [] as when not running, never null
+	}
 	for _, p := range s.Peers {
 		ps := peerStatus{Name: p.Name, Address: p.Address, Acked: p.Acked, Pending: p.Pending, Received: p.Received,
 			Connected: p.Connected, SentSinceStart: p.SentSinceStart, ReceivedSinceStart: p.ReceivedSinceStart,

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/history"
+	"github.com/realsync/real/privtest"
 	"github.com/realsync/real/sqlitedb"
 	"github.com/realsync/real/unreal"
 )
@@ -51,5 +55,30 @@ func TestStatusStoppedCountsRemoteEntries(t *testing.T) {
 	}
 	if out := mustReal(t, "status", "--store", a); !strings.Contains(out, "3 remote entries") {
 		t.Fatalf("status text: %q", out)
+	}
+}
+
+// real status --json of a running peer without arenas lists "arenas": []
+// as the stopped one does (it said null: the control reply's empty list).
+func TestStatusRunningNoArenas(t *testing.T) {
+	privtest.Require(t)
+	store := newStore(t, "solo")
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	t.Cleanup(func() {
+		unix.Unmount(mnt, unix.MNT_DETACH)
+		unix.Unmount(filepath.Join(store, "lower"), unix.MNT_DETACH)
+	})
+	p := startRun(t, store, mnt)
+	defer func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.done
+	}()
+	out := mustReal(t, "status", "--store", store, "--json")
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if string(raw["running"]) != "true" || string(raw["arenas"]) != "[]" || string(raw["peers"]) != "[]" {
+		t.Fatalf("status --json of a running peer without arenas or peers:\n%s", out)
 	}
 }
