@@ -73,3 +73,23 @@ func TestDecodeHardLinksAreFilesAtBothPaths(t *testing.T) {
 	e.eventually(link("A", "three", rh("other/three"), blob.Hash{}))
 	e.restartQuiet()
 }
+
+// A symlink (not synced) where a remote file or dir was hides it in the
+// merged view: the remote content is deleted here, never announced again.
+func TestDecodeSymlinkOverRemoteFileOrDirDeletesIt(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Remove(m("A/r")))
+	e.eventually(unlink("A", "r", rh("r")))
+	must(t, os.Symlink("target", m("A/r")))
+	// A remote dir replaced by a symlink in one go.
+	must(t, os.RemoveAll(m("A/dir")))
+	must(t, os.Symlink("target", m("A/dir")))
+	e.eventually(unlink("A", "dir/one", rh("dir/one")), unlink("A", "dir/sub/two", rh("dir/sub/two")))
+	// A local file replacing a remote one, then replaced by a symlink.
+	write(t, m("A/other/three"), "mine")
+	e.eventually(link("A", "other/three", h("mine"), rh("other/three")))
+	must(t, os.Remove(m("A/other/three")))
+	must(t, os.Symlink("target", m("A/other/three")))
+	e.eventually(unlink("A", "other/three", h("mine")))
+	e.restartQuiet()
+}

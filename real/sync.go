@@ -499,7 +499,12 @@ func (s *syncer) readDirNames(dir string) (fd int, names []string, err error) {
 }
 
 // decodeFile decodes a non-directory upper entry: plain file, metacopy
-// file or whiteout; nil for what is skipped (symlinks, devices, fifos).
+// file or whiteout. What is not synced (symlinks, devices, fifos, sockets)
+// is skipped but still takes its path in the merged view: the remote file
+// or dir there is not shown, so it is decoded as a whiteout (without that,
+// a remote file deleted and then replaced by a symlink was announced again
+// with a Link, and a remote dir replaced by one kept its files on the
+// other peers).
 func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *index.Row) (*index.Row, error) {
 	row := index.Row{Arena: s.arena, Path: p, Size: st.Size, Mtime: timespec(st.Mtim), Ctime: timespec(st.Ctim), Inode: st.Ino}
 	if old != nil && (old.Kind == index.File || old.Kind == index.Meta || old.Kind == index.Whiteout) &&
@@ -511,16 +516,15 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 	case unix.S_IFCHR:
 		if st.Rdev != 0 {
 			s.r.skipOnce(full, "device file")
-			return nil, nil
 		}
 		return s.whiteout(row)
 	case unix.S_IFREG:
 	case unix.S_IFLNK:
 		s.r.skipOnce(full, "symbolic link")
-		return nil, nil
+		return s.whiteout(row)
 	default:
 		s.r.skipOnce(full, "special file")
-		return nil, nil
+		return s.whiteout(row)
 	}
 	f, err := readFacts(full)
 	if vanished(err) {
