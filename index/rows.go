@@ -269,3 +269,26 @@ func (ix *Index) ByInode(ctx context.Context, inodes []uint64) ([]Row, error) {
 	})
 	return out, nil
 }
+
+// ByOrigin returns the metacopy rows (kind Meta) whose data is the lower
+// file origin ("arena/path"), in arena and tree order.
+func (ix *Index) ByOrigin(ctx context.Context, origin string) ([]Row, error) {
+	rows, err := ix.q.Query(ctx, `SELECT `+rowCols+` FROM index_entry WHERE origin=? AND kind=? ORDER BY arena, key`,
+		origin, int(Meta))
+	if err != nil {
+		return nil, fmt.Errorf("index by origin %s: %w", origin, err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("index by origin %s: %w", origin, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("index by origin %s: %w", origin, err)
+	}
+	return out, nil
+}

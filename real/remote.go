@@ -17,7 +17,8 @@ import (
 // RemoteChanged tells the Real that a peer's notification e was applied to
 // the lower layer (the Unreal cache), so that local entries over that path
 // stay consistent. The daemon calls it after applying a batch, once per
-// Link/Unlink entry. It records no history of its own:
+// Link/Unlink entry. It records no history of its own (except where a
+// locally renamed metacopy follows it, see followRenamed):
 //   - a local metacopy (metadata-only change, say a chmod) over a file that
 //     a remote Link changed: the upper file gets the new size and mtime,
 //     keeping its local metadata, so the merged view never shows one
@@ -34,9 +35,27 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 	}
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
+	cs, err := r.remoteChangedAt(ctx, e)
+	if err != nil {
+		return err
+	}
+	if err := r.followRenamed(ctx, e, &cs); err != nil {
+		return err
+	}
+	if cs.Empty() {
+		return nil
+	}
+	if _, err := r.ix.Commit(ctx, cs); err != nil {
+		return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+	}
+	return nil
+}
+
+// remoteChangedAt is what remote change e means for the local entry at its path.
+func (r *Real) remoteChangedAt(ctx context.Context, e history.Entry) (index.ChangeSet, error) {
 	row, ok, err := r.ix.Get(ctx, e.Arena, e.Path)
 	if err != nil || !ok {
-		return err
+		return index.ChangeSet{}, err
 	}
 	conflict := func(kind string, local bool) index.ChangeSet {
 		c := index.Conflict{Arena: e.Arena, Path: e.Path, Kind: kind, RemoteBlob: e.Blob, RemotePrev: e.PrevBlob, Time: time.Now()}
@@ -52,7 +71,7 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 	switch row.Kind {
 	case index.File:
 		if e.Blob == row.Blob && e.Kind == history.Link {
-			return nil // the peer took our version
+			return cs, nil // the peer took our version
 		}
 		if e.Kind == history.Unlink {
 			cs = conflict(index.ConflictRemoteDeleted, true)
@@ -70,34 +89,87 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 		}
 	case index.Meta:
 		if row.Origin != "" && row.Origin != e.Arena+"/"+e.Path {
-			return nil // a renamed metacopy: its content is elsewhere
+			return cs, nil // a renamed metacopy: its content is elsewhere
 		}
 		if e.Kind == history.Unlink {
 			cs = conflict(index.ConflictMetadataLost, false)
 			if err := os.Remove(full); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove stale metacopy %s: %w", full, err)
+				return cs, fmt.Errorf("remove stale metacopy %s: %w", full, err)
 			}
 			cs.Delete = []index.Row{row}
 			break
 		}
-		// Same inode, new size: data stays in the lower (metacopy xattr kept).
-		if err := os.Truncate(full, e.Size); err != nil {
-			return fmt.Errorf("resize metacopy %s to the remote size: %w", full, err)
+		if err := r.resizeMeta(&row, e); err != nil {
+			return cs, err
 		}
-		if err := os.Chtimes(full, time.Time{}, e.Mtime); err != nil {
-			return fmt.Errorf("set mtime of metacopy %s: %w", full, err)
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(full, &st); err != nil {
-			return fmt.Errorf("stat %s: %w", full, err)
-		}
-		row.Size, row.Mtime, row.Ctime, row.Inode, row.Blob = st.Size, timespec(st.Mtim), timespec(st.Ctim), st.Ino, e.Blob
 		cs.Put = []index.Row{row}
-	default:
-		return nil
 	}
-	if _, err := r.ix.Commit(ctx, cs); err != nil {
-		return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+	return cs, nil
+}
+
+// resizeMeta gives the metacopy file of row the size and mtime of the
+// remote version e of its data, and row its new stat and blob. Same inode,
+// new size: the data stays in the lower (the metacopy xattr is kept).
+func (r *Real) resizeMeta(row *index.Row, e history.Entry) error {
+	full := r.upperPath(row.Arena, row.Path)
+	if err := os.Truncate(full, e.Size); err != nil {
+		return fmt.Errorf("resize metacopy %s to the remote size: %w", full, err)
+	}
+	if err := os.Chtimes(full, time.Time{}, e.Mtime); err != nil {
+		return fmt.Errorf("set mtime of metacopy %s: %w", full, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(full, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", full, err)
+	}
+	row.Size, row.Mtime, row.Ctime, row.Inode, row.Blob = st.Size, timespec(st.Mtim), timespec(st.Ctim), st.Ino, e.Blob
+	return nil
+}
+
+// followRenamed applies remote change e to the local metacopies renamed
+// from its path (metadata-only upper files whose redirect names it): their
+// data is the remote file, so a Link gives them its size (without it the
+// merged view showed the old size with the new bytes) and an Unlink takes
+// their data away (the metacopy is removed, conflict metadata-lost). What
+// such a path shows changes with it, so this is recorded in the history
+// (Link with the new blob, or Unlink), unlike the change at e's own path,
+// which the peers made.
+func (r *Real) followRenamed(ctx context.Context, e history.Entry, cs *index.ChangeSet) error {
+	origin := e.Arena + "/" + e.Path
+	rows, err := r.ix.ByOrigin(ctx, origin)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, row := range rows {
+		if row.Arena == e.Arena && row.Path == e.Path {
+			continue // handled at its path
+		}
+		prev := row.Blob
+		if e.Kind == history.Unlink {
+			full := r.upperPath(row.Arena, row.Path)
+			if err := os.Remove(full); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove metacopy %s, whose remote data was deleted: %w", full, err)
+			}
+			r.log.Warn("conflict: a remote deletion took the data of a locally renamed file", "arena", row.Arena,
+				"path", row.Path, "origin", origin)
+			cs.Delete = append(cs.Delete, row)
+			cs.Conflicts = append(cs.Conflicts, index.Conflict{Arena: row.Arena, Path: row.Path, Kind: index.ConflictMetadataLost,
+				RemoteBlob: e.Blob, RemotePrev: e.PrevBlob, Time: now})
+			if !prev.IsZero() {
+				cs.Entries = append(cs.Entries, history.Entry{Kind: history.Unlink, Arena: row.Arena, Path: row.Path,
+					Mtime: now, PrevBlob: prev})
+			}
+			continue
+		}
+		if err := r.resizeMeta(&row, e); err != nil {
+			return err
+		}
+		cs.Put = append(cs.Put, row)
+		if row.Blob != prev {
+			cs.Entries = append(cs.Entries, history.Entry{Kind: history.Link, Arena: row.Arena, Path: row.Path,
+				Mtime: history.Announced(row.Mtime, now), Size: row.Size, Blob: row.Blob, PrevBlob: prev})
+		}
 	}
 	return nil
 }

@@ -95,3 +95,39 @@ func TestRemoteDeleteOfLocallyModifiedFileKeepsItAndRecordsConflict(t *testing.T
 	}
 	e.restartQuiet()
 }
+
+// A remote file renamed here (a metacopy with a redirect) and then changed
+// by a peer: the renamed file shows the new bytes with their own size, and
+// the history says so; deleted by a peer, the renamed file loses its data.
+func TestRemoteEditUnderLocalRenameKeepsSizeAndBytesTogether(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Rename(m("A/r"), m("A/r2")))
+	e.eventually(link("A", "r2", rh("r"), blob.Hash{}), unlink("A", "r", rh("r")))
+	const longer = "a much longer remote version of r"
+	e.remoteEdit("r", longer)
+	fi, err := os.Stat(m("A/r2"))
+	must(t, err)
+	got, err := os.ReadFile(m("A/r2"))
+	must(t, err)
+	if string(got) != longer || fi.Size() != int64(len(longer)) {
+		t.Fatalf("merged view of the renamed file: size %d, content %q; want %d bytes %q", fi.Size(), got, len(longer), longer)
+	}
+	e.eventually(link("A", "r2", h(longer), rh("r")))
+	e.restartQuiet()
+
+	e.remoteDelete("r")
+	if _, err := os.Lstat(filepath.Join(e.upper, "A", "r2")); !os.IsNotExist(err) {
+		t.Fatalf("metacopy of a renamed file whose remote data was deleted is still in the upper: %v", err)
+	}
+	e.eventually(unlink("A", "r2", h(longer)))
+	found := false
+	for _, c := range e.conflicts() {
+		if c.Path == "r2" && c.Kind == index.ConflictMetadataLost {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no metadata-lost conflict at r2: %+v", e.conflicts())
+	}
+	e.restartQuiet()
+}
