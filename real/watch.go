@@ -45,11 +45,11 @@ type pendingPath struct{ first, last time.Time }
 type watcher struct {
 	r    *Real
 	w    *fsnotify.Watcher
-	dirs map[string]uint64 // watched dirs (full paths) and their inodes
+	dirs map[string]fileID // watched dirs (full paths) and their inodes
 	// byIno names the watched dir of each inode: a dir moved before the
 	// event of its old name is handled is watched under the old name, and
 	// inotify would hand the old watch back for the new name (see add).
-	byIno   map[uint64]string
+	byIno   map[fileID]string
 	limited bool // some dir could not be watched: the watch limit was reached
 	// limitLogged: the current episode of hitting the limit was logged
 	// (the periodic rescans while it lasts hit it again, silently).
@@ -77,7 +77,7 @@ func (r *Real) Serve(ctx context.Context) error {
 	}
 	q := newEventQueue(r.eventBuf)
 	go q.pump(fw)
-	w := &watcher{r: r, w: fw, dirs: map[string]uint64{}, byIno: map[uint64]string{}, pending: map[scope]*pendingPath{}}
+	w := &watcher{r: r, w: fw, dirs: map[string]fileID{}, byIno: map[fileID]string{}, pending: map[scope]*pendingPath{}}
 	if err := w.watchAll(); err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (w *watcher) rescan(ctx context.Context) error {
 	// would report events under the old names.
 	var st unix.Stat_t
 	for d, ino := range w.dirs {
-		if err := unix.Lstat(d, &st); err != nil || st.Ino != ino {
+		if err := unix.Lstat(d, &st); err != nil || idOf(&st) != ino {
 			w.unwatchTree(d) // gone, or another dir now has its name
 		}
 	}
@@ -303,20 +303,20 @@ func (w *watcher) add(dir string) error {
 		// watch for the new name, fsnotify keeps reporting the old names,
 		// and dropping the old name's watches later would leave this tree
 		// unwatched: drop them now, then watch it under its new name.
-		if old, ok := w.byIno[st.Ino]; ok && old != dir {
+		if old, ok := w.byIno[idOf(&st)]; ok && old != dir {
 			w.unwatchTree(old)
 		}
 		// Watched, but another dir (moved away): forget the old watch.
-		if ino, ok := w.dirs[dir]; ok && ino != st.Ino {
+		if ino, ok := w.dirs[dir]; ok && ino != idOf(&st) {
 			w.unwatchTree(dir)
 		}
 	}
 	err := w.w.Add(dir)
 	switch {
 	case err == nil:
-		w.dirs[dir] = st.Ino
+		w.dirs[dir] = idOf(&st)
 		if st.Ino != 0 {
-			w.byIno[st.Ino] = dir
+			w.byIno[idOf(&st)] = dir
 		}
 		return nil
 	case errors.Is(err, unix.ENOSPC):
@@ -354,6 +354,11 @@ func (w *watcher) watchTree(dir string) {
 		return nil
 	})
 }
+
+// fileID names an inode: device and inode number.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(st *unix.Stat_t) fileID { return fileID{dev: uint64(st.Dev), ino: st.Ino} }
 
 func (w *watcher) watched(dir string) bool {
 	_, ok := w.dirs[dir]
