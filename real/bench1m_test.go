@@ -67,18 +67,8 @@ func BenchmarkCatchUp1M(b *testing.B) {
 	firstIndex := time.Since(start)
 	hashed := r.hashed
 
-	if f := os.Getenv("REAL_BENCH_CPUPROFILE"); f != "" {
-		// The unchanged catch-up alone (-cpuprofile would mix in the setup).
-		out, err := os.Create(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer out.Close()
-		if err := pprof.StartCPUProfile(out); err != nil {
-			b.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	// The unchanged catch-up alone (-cpuprofile would mix in the setup).
+	stopProfile := profileTo(b, "REAL_BENCH_CPUPROFILE")
 	b.ResetTimer()
 	start = time.Now()
 	for i := 0; i < b.N; i++ {
@@ -87,7 +77,7 @@ func BenchmarkCatchUp1M(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	pprof.StopCPUProfile()
+	stopProfile()
 	perFile := float64(time.Since(start).Nanoseconds()) / float64(b.N) / float64(n)
 	if r.hashed != hashed {
 		b.Fatalf("unchanged catch-up hashed %d files", r.hashed-hashed)
@@ -115,23 +105,13 @@ func BenchmarkCatchUp1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if f := os.Getenv("REAL_BENCH_CPUPROFILE_CHANGED"); f != "" {
-		// The 1%-changed catch-up alone.
-		out, err := os.Create(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer out.Close()
-		if err := pprof.StartCPUProfile(out); err != nil {
-			b.Fatal(err)
-		}
-	}
+	stopProfile = profileTo(b, "REAL_BENCH_CPUPROFILE_CHANGED") // the 1%-changed catch-up alone
 	start = time.Now()
 	if err := r.CatchUp(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "changed-s")
-	pprof.StopCPUProfile()
+	stopProfile()
 	now, err := r.ix.Last(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -139,6 +119,23 @@ func BenchmarkCatchUp1M(b *testing.B) {
 	if got := int(now - last); got != changed {
 		b.Fatalf("1%% changed: %d entries, want %d", got, changed)
 	}
+}
+
+// profileTo starts a CPU profile into the file named by the environment
+// variable env, if set, and returns what stops it (a no-op otherwise).
+func profileTo(b *testing.B, env string) (stop func()) {
+	f := os.Getenv(env)
+	if f == "" {
+		return func() {}
+	}
+	out, err := os.Create(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }
 }
 
 // findPerFile times `find UPPER -printf '%s %T@\n'` on the tree (warm,

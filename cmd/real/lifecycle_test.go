@@ -73,6 +73,23 @@ func startRun(t *testing.T, store, mount string) *daemonProc {
 	return p
 }
 
+// runUntilCleanup starts real run on store at a fresh mount dir; when the
+// test ends it is stopped (SIGTERM) and any mount left is detached.
+func runUntilCleanup(t *testing.T, store string) (*daemonProc, string) {
+	t.Helper()
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	t.Cleanup(func() {
+		unix.Unmount(mnt, unix.MNT_DETACH)
+		unix.Unmount(filepath.Join(store, "lower"), unix.MNT_DETACH)
+	})
+	p := startRun(t, store, mnt)
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.done
+	})
+	return p, mnt
+}
+
 func mounted(path string) bool {
 	b, _ := os.ReadFile("/proc/self/mounts")
 	return strings.Contains(string(b), " "+path+" ")

@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/history"
@@ -63,16 +60,7 @@ func TestStatusStoppedCountsRemoteEntries(t *testing.T) {
 func TestStatusRunningNoArenas(t *testing.T) {
 	privtest.Require(t)
 	store := newStore(t, "solo")
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	t.Cleanup(func() {
-		unix.Unmount(mnt, unix.MNT_DETACH)
-		unix.Unmount(filepath.Join(store, "lower"), unix.MNT_DETACH)
-	})
-	p := startRun(t, store, mnt)
-	defer func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		<-p.done
-	}()
+	runUntilCleanup(t, store)
 	out := mustReal(t, "status", "--store", store, "--json")
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {

@@ -6,11 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/realsync/real/privtest"
 )
@@ -22,16 +19,7 @@ func TestVerifyWhileRunning(t *testing.T) {
 	privtest.Require(t)
 	store := newStore(t, "solo")
 	mustReal(t, "arena", "add", "--store", store, "--name", "docs")
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	t.Cleanup(func() {
-		unix.Unmount(mnt, unix.MNT_DETACH)
-		unix.Unmount(filepath.Join(store, "lower"), unix.MNT_DETACH)
-	})
-	p := startRun(t, store, mnt)
-	defer func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		<-p.done
-	}()
+	p, mnt := runUntilCleanup(t, store)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
