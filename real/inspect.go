@@ -1,7 +1,7 @@
 package real
 
-// UpperFacts are the overlay xattrs of one upper entry (trusted.overlay.* or
-// user.overlay.*), for tools that check an upper (verify).
+// UpperFacts are the overlay xattrs of one upper entry, for tools that
+// check an upper (verify).
 type UpperFacts struct {
 	Metacopy    bool
 	Whiteout    bool   // overlay.whiteout (an xattr whiteout when the file is empty)
@@ -11,9 +11,10 @@ type UpperFacts struct {
 }
 
 // ReadUpperFacts reads the overlay xattrs of the upper entry at path (not
-// following symlinks).
-func ReadUpperFacts(path string) (UpperFacts, error) {
-	f, err := readFacts(path)
+// following symlinks): user.overlay.* when userXattr (an overlay mounted
+// with userxattr), else trusted.overlay.* (see Layers.UserXattr).
+func ReadUpperFacts(path string, userXattr bool) (UpperFacts, error) {
+	f, err := readFacts(path, overlayPrefix(userXattr))
 	return UpperFacts{Metacopy: f.metacopy, Whiteout: f.whiteout, Opaque: f.opaque, Redirect: f.redirect, HasRedirect: f.hasRedir}, err
 }
 

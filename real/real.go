@@ -43,6 +43,12 @@ type Layers struct {
 	Upper  string   // overlay upperdir (STORE/upper)
 	Lower  string   // overlay lowerdir (STORE/lower, the Unreal mount)
 	Arenas []string // arena names (top-level directories, possibly with '/')
+	// UserXattr: the overlay is mounted with userxattr and keeps its facts
+	// in user.overlay.*. Otherwise (the daemon's mount, as root) they are
+	// in trusted.overlay.*, and a user.overlay.* xattr on an upper file is
+	// the user's own data (say, a rootless container's storage kept in an
+	// arena), never read as a whiteout, a redirect or a metacopy.
+	UserXattr bool
 }
 
 var (

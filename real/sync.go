@@ -322,7 +322,7 @@ func (s *syncer) dirFacts(p string) (*facts, bool, bool, error) {
 		s.facts[p] = nil
 		return nil, false, true, nil
 	}
-	f, err := readFacts(full)
+	f, err := readFacts(full, overlayPrefix(s.r.l.UserXattr))
 	if vanished(err) {
 		return nil, false, false, nil
 	}
@@ -398,7 +398,7 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 		} else if err != nil {
 			return nil, fmt.Errorf("stat %s: %w", full, err)
 		}
-		ff, err := readFacts(full)
+		ff, err := readFacts(full, overlayPrefix(s.r.l.UserXattr))
 		if vanished(err) {
 			gone = true
 			return nil, nil
@@ -526,7 +526,7 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 		s.r.skipOnce(full, "special file")
 		return s.whiteout(row)
 	}
-	f, err := readFacts(full)
+	f, err := readFacts(full, overlayPrefix(s.r.l.UserXattr))
 	if vanished(err) {
 		return nil, nil
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/realsync/real/tree"
 )
 
-// facts are the overlay xattrs of one upper entry, from either the
+// facts are the overlay xattrs of one upper entry, from the
 // trusted.overlay.* or (userxattr mounts) the user.overlay.* namespace.
 type facts struct {
 	metacopy bool
@@ -21,22 +21,33 @@ type facts struct {
 	hasRedir bool
 }
 
-// overlayPrefixes are the namespaces overlay keeps its xattrs in.
-var overlayPrefixes = []string{"trusted.overlay.", "user.overlay."}
+// The namespaces overlay keeps its xattrs in: trusted.overlay.*, or
+// user.overlay.* for a mount with userxattr (see Layers.UserXattr).
+const (
+	trustedOverlay = "trusted.overlay."
+	userOverlay    = "user.overlay."
+)
 
-// readFacts reads the overlay xattrs of path (not following symlinks).
-func readFacts(path string) (facts, error) {
+// overlayPrefix is the namespace of the overlay's own xattrs.
+func overlayPrefix(userXattr bool) string {
+	if userXattr {
+		return userOverlay
+	}
+	return trustedOverlay
+}
+
+// readFacts reads the overlay xattrs of path (not following symlinks) in
+// the namespace prefix (see overlayPrefix); others are not the overlay's.
+func readFacts(path, prefix string) (facts, error) {
 	var f facts
 	names, err := listXattr(path)
 	if err != nil {
 		return f, err
 	}
 	for _, n := range names {
-		var key string
-		for _, p := range overlayPrefixes {
-			if strings.HasPrefix(n, p) {
-				key = n[len(p):]
-			}
+		key, ok := strings.CutPrefix(n, prefix)
+		if !ok {
+			continue
 		}
 		switch key {
 		case "metacopy":

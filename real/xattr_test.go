@@ -59,10 +59,12 @@ func FuzzParseRedirect(f *testing.F) {
 	})
 }
 
-// User-namespace overlay xattrs (userxattr mounts) mean the same as trusted ones.
+// User-namespace overlay xattrs mean the same as trusted ones on a
+// userxattr mount.
 func TestCatchUpUserXattrs(t *testing.T) {
 	privtest.Require(t)
 	e := newEnv(t, "A")
+	e.r.l.UserXattr = true
 	for _, p := range []string{"r", "d/one", "o/two"} {
 		write(t, filepath.Join(e.lower, "A", p), "remote "+p)
 	}
@@ -97,4 +99,33 @@ func TestCatchUpUserXattrs(t *testing.T) {
 	}
 	e.catchUp()
 	e.expect()
+}
+
+// On the daemon's overlay (trusted.overlay.*), user.overlay.* xattrs are a
+// user's own data (a rootless container's storage kept in an arena): files
+// carrying them are plain files, and they delete or move nothing remote.
+func TestUserOverlayXattrsAreDataOnTrustedMount(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	write(t, filepath.Join(e.lower, "A", "r"), "remote r")
+	set := func(p, name, v string) {
+		t.Helper()
+		if err := unix.Lsetxattr(filepath.Join(e.upper, "A", p), name, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(e.upper, "A", "r2"), "mine")
+	set("r2", "user.overlay.metacopy", "")
+	set("r2", "user.overlay.redirect", "r")
+	write(t, filepath.Join(e.upper, "A", "w"), "")
+	set("w", "user.overlay.whiteout", "")
+	must(t, os.MkdirAll(filepath.Join(e.upper, "A", "o"), 0o755))
+	write(t, filepath.Join(e.upper, "A", "o", "f"), "f")
+	set("o", "user.overlay.opaque", "y")
+	e.catchUp()
+	e.expect(
+		link("A", "o/f", h("f"), blob.Hash{}),
+		link("A", "r2", h("mine"), blob.Hash{}),
+		link("A", "w", h(""), blob.Hash{}),
+	)
 }

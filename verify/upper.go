@@ -106,7 +106,7 @@ func checkUpper(ctx context.Context, db *sql.DB, ix *index.Index, upper string, 
 				add(CodeUnreadable, p, err.Error())
 				return nil
 			}
-			f, err := real.ReadUpperFacts(p)
+			f, err := real.ReadUpperFacts(p, false) // the daemon's overlay: trusted.overlay.*
 			if err != nil {
 				add(CodeUnreadable, p, err.Error())
 				return nil
