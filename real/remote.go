@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/realsync/real/blob"
 	"github.com/realsync/real/history"
 	"github.com/realsync/real/index"
 )
@@ -29,17 +28,26 @@ import (
 //     remote-deleted or remote-changed conflict is recorded, unless the
 //     remote change is the local version itself;
 //   - a whiteout (deleted here) met by a remote Link: a local-deleted conflict.
+//
+// What a metacopy or a whiteout follows is what the lower shows at the path
+// after e (the newest version across the peers, see shownAfter), which need
+// not be e: a Link older than another peer's version changes nothing shown,
+// and an Unlink from one peer leaves the file of another.
 func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 	if e.Kind != history.Link && e.Kind != history.Unlink {
 		return nil // Available/Drop: the content did not change
 	}
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	cs, err := r.remoteChangedAt(ctx, e)
+	shown, err := r.shownAfter(ctx, e)
 	if err != nil {
 		return err
 	}
-	if err := r.followRenamed(ctx, e, &cs); err != nil {
+	cs, err := r.remoteChangedAt(ctx, e, shown)
+	if err != nil {
+		return err
+	}
+	if err := r.followRenamed(ctx, shown, &cs); err != nil {
 		return err
 	}
 	if cs.Empty() {
@@ -51,8 +59,24 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 	return nil
 }
 
-// remoteChangedAt is what remote change e means for the local entry at its path.
-func (r *Real) remoteChangedAt(ctx context.Context, e history.Entry) (index.ChangeSet, error) {
+// shownAfter is what the lower shows at e's path now that e is applied,
+// as a notification: a Link of the version served there, or an Unlink when
+// no peer has the path any more.
+func (r *Real) shownAfter(ctx context.Context, e history.Entry) (history.Entry, error) {
+	f, ok, err := r.remote.Lookup(ctx, e.Arena, e.Path)
+	if err != nil {
+		return history.Entry{}, fmt.Errorf("remote change %s/%s: what the lower shows: %w", e.Arena, e.Path, err)
+	}
+	shown := history.Entry{Kind: history.Unlink, Arena: e.Arena, Path: e.Path, Mtime: e.Mtime, PrevBlob: e.PrevBlob}
+	if ok && !f.Blob.IsZero() {
+		shown = history.Entry{Kind: history.Link, Arena: e.Arena, Path: e.Path, Mtime: f.Mtime, Size: f.Size, Blob: f.Blob, PrevBlob: e.PrevBlob}
+	}
+	return shown, nil
+}
+
+// remoteChangedAt is what remote change e, after which the lower shows
+// shown, means for the local entry at its path.
+func (r *Real) remoteChangedAt(ctx context.Context, e, shown history.Entry) (index.ChangeSet, error) {
 	row, ok, err := r.ix.Get(ctx, e.Arena, e.Path)
 	if err != nil || !ok {
 		return index.ChangeSet{}, err
@@ -81,16 +105,17 @@ func (r *Real) remoteChangedAt(ctx context.Context, e history.Entry) (index.Chan
 	case index.Whiteout:
 		if e.Kind == history.Link {
 			cs = conflict(index.ConflictLocalDeleted, false)
-			row.Blob = e.Blob // what it hides now
-			cs.Put = []index.Row{row}
-		} else {
-			row.Blob = blob.Hash{} // nothing left to hide
-			cs.Put = []index.Row{row}
 		}
+		row.Blob = shown.Blob // what it hides now (zero: nothing left to hide)
+		cs.Put = []index.Row{row}
 	case index.Meta:
 		if row.Origin != "" && row.Origin != e.Arena+"/"+e.Path {
 			return cs, nil // a renamed metacopy: its content is elsewhere
 		}
+		if shown.Kind == history.Link && shown.Blob == row.Blob && shown.Size == row.Size && shown.Mtime.Equal(row.Mtime) {
+			return cs, nil // what it shows did not change (an older Link, or one of several holders went)
+		}
+		e := shown
 		if e.Kind == history.Unlink {
 			cs = conflict(index.ConflictMetadataLost, false)
 			if err := os.Remove(full); err != nil && !errors.Is(err, os.ErrNotExist) {

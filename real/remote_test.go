@@ -131,3 +131,35 @@ func TestRemoteEditUnderLocalRenameKeepsSizeAndBytesTogether(t *testing.T) {
 	}
 	e.restartQuiet()
 }
+
+// A metacopy follows what the lower shows, not each notification: an older
+// Link from one peer (another peer's newer version is the one served) and
+// an Unlink from one of two holders leave it as it is; it never shows one
+// version's size with another's bytes, and keeps its local chmod.
+func TestRemoteNotificationThatChangesNothingShownLeavesMetacopy(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Chmod(m("A/r"), 0o600))
+	write(t, m("A/flag"), "flag")
+	e.eventually(link("A", "flag", h("flag"), blob.Hash{}))
+	want, err := os.ReadFile(m("A/r"))
+	must(t, err)
+	// A peer's older, shorter version arrives; the lower keeps showing r.
+	must(t, e.r.RemoteChanged(context.Background(), history.Entry{Kind: history.Link, Arena: "A", Path: "r",
+		Mtime: time.Now().Add(-48 * time.Hour), Size: 3, Blob: h("old")}))
+	// And one of its holders drops it; another still has it.
+	must(t, e.r.RemoteChanged(context.Background(), history.Entry{Kind: history.Unlink, Arena: "A", Path: "r",
+		Mtime: time.Now(), PrevBlob: h("old")}))
+	fi, err := os.Stat(m("A/r"))
+	must(t, err)
+	got, err := os.ReadFile(m("A/r"))
+	must(t, err)
+	if string(got) != string(want) || fi.Size() != int64(len(want)) {
+		t.Fatalf("merged view: size %d, content %q; want the shown version %q", fi.Size(), got, want)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("local chmod lost: mode %o", fi.Mode().Perm())
+	}
+	if len(e.conflicts()) != 0 {
+		t.Fatalf("conflicts: %+v", e.conflicts())
+	}
+}
