@@ -154,13 +154,7 @@ func (r *receiver) Notify(ctx context.Context, peer string, batch []history.Entr
 			continue
 		}
 		fresh++
-		// A local modification under the changed path (a metacopy, a local
-		// version, a whiteout) is brought in line or recorded as a conflict.
-		if r.local != nil {
-			if err := r.local.RemoteChanged(ctx, batch[i]); err != nil {
-				r.log.Error("reconciling a remote change with the local state", "from", peer, "arena", batch[i].Arena, "path", batch[i].Path, "err", err)
-			}
-		}
+		r.remoteChanged(ctx, peer, batch[i:i+1])
 	}
 	ps.received.Add(fresh)
 	ps.duplicates.Add(uint64(len(batch)) - fresh)
@@ -193,12 +187,27 @@ func (r *receiver) Report(ctx context.Context, peer string, rep rpc.Report) erro
 		if err := r.recordArenas(ctx, peer); err != nil {
 			return err
 		}
+		// As after a batch: local modifications under the changed paths.
+		r.remoteChanged(ctx, peer, res.Changes)
 		ps.reportsRecv.Add(1)
 		r.log.Info("full report from a peer applied", "from", peer, "progress", rep.Progress,
 			"added", res.Added, "changed", res.Changed, "removed", res.Removed)
 	}
 	ps.contact(nil)
 	return nil
+}
+
+// remoteChanged brings a local modification under each changed path (a
+// metacopy, a local version, a whiteout) in line, or records a conflict.
+func (r *receiver) remoteChanged(ctx context.Context, peer string, changes []history.Entry) {
+	if r.local == nil {
+		return
+	}
+	for _, e := range changes {
+		if err := r.local.RemoteChanged(ctx, e); err != nil {
+			r.log.Error("reconciling a remote change with the local state", "from", peer, "arena", e.Arena, "path", e.Path, "err", err)
+		}
+	}
 }
 
 // cacheError maps the cache's refusals to the protocol's sentinels.

@@ -16,6 +16,10 @@ var ErrNoCatchUp = errors.New("no catch-up in progress")
 // CatchUpResult says what a full catch-up changed in a peer's entries.
 type CatchUpResult struct {
 	Added, Changed, Removed int // entries of the peer, not shown names
+	// Changes are the catch-up as notifications, one per path whose entry
+	// of the peer changed: a Link with the reported version, an Unlink for
+	// a removed one (for the Real's RemoteChanged, as after Apply).
+	Changes []history.Entry
 }
 
 // BeginCatchUp starts a full catch-up with peer (mark/sweep), used when the
@@ -129,6 +133,7 @@ func (c *Cache) EndCatchUp(ctx context.Context, peer string, progress uint64) (C
 			return res, fmt.Errorf("end catch-up with %s: remove %s/%s: %w", peer, k.arena, k.path, err)
 		}
 		res.Removed++
+		res.Changes = append(res.Changes, history.Entry{Kind: history.Unlink, Arena: k.arena, Path: k.path, Mtime: time.Unix(0, now)})
 	}
 	for _, r := range news {
 		if err := a.set(ctx, r.arena, r.path, &r.e, r.e.Mtime.UnixNano()); err != nil {
@@ -139,6 +144,8 @@ func (c *Cache) EndCatchUp(ctx context.Context, peer string, progress uint64) (C
 		} else {
 			res.Added++
 		}
+		res.Changes = append(res.Changes, history.Entry{Kind: history.Link, Arena: r.arena, Path: r.path,
+			Mtime: r.e.Mtime, Size: r.e.Size, Blob: r.e.Blob})
 	}
 	a.close()
 	for _, q := range []string{

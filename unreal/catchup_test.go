@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,8 +57,16 @@ func TestCatchUpReplacesPeerEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res != (CatchUpResult{Added: 1, Changed: 1, Removed: 2}) {
+	if res.Added != 1 || res.Changed != 1 || res.Removed != 2 {
 		t.Fatalf("result %+v, want 1 added (new/d.txt), 1 changed (b.txt), 2 removed (old/c.txt, shared.txt)", res)
+	}
+	var changes []string
+	for _, e := range res.Changes {
+		changes = append(changes, e.Kind.String()+" "+e.Path)
+	}
+	slices.Sort(changes)
+	if want := "link b.txt link new/d.txt unlink old/c.txt unlink shared.txt"; strings.ToLower(strings.Join(changes, " ")) != want {
+		t.Fatalf("changes %v, want %s", changes, want)
 	}
 	// shared.txt stays: bob still has it.
 	if got := paths(t, c, "docs"); strings.Join(got, " ") != "a.txt b.txt new/d.txt shared.txt" {
@@ -135,7 +144,7 @@ func TestCatchUpInterruptedStartsAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res != (CatchUpResult{}) {
+	if res.Added+res.Changed+res.Removed != 0 || len(res.Changes) != 0 {
 		t.Fatalf("result %+v, want nothing changed", res)
 	}
 	if got := paths(t, c2, "docs"); strings.Join(got, " ") != "keep.txt" {
