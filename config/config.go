@@ -111,7 +111,7 @@ func (c *Config) Save(dir string) error {
 		return err
 	}
 	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, text, 0o644); err != nil {
+	if err := writeSynced(tmp, text); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write configuration: %w", err)
 	}
@@ -119,7 +119,31 @@ func (c *Config) Save(dir string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write configuration: %w", err)
 	}
+	// The rename itself reaches the disk with the directory.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 	return nil
+}
+
+// writeSynced writes text to a new file and syncs it before it is closed:
+// renamed over real.toml unsynced, a power loss could leave real.toml
+// empty on a filesystem that delays allocation (ext4).
+func writeSynced(file string, text []byte) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(text); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Update loads the configuration of the store in dir, applies change to it
