@@ -72,6 +72,13 @@ func Generate(file string) (ed25519.PrivateKey, error) {
 		os.Remove(file)
 		return nil, fmt.Errorf("write identity key %s: %w", file, err)
 	}
+	// Synced: the other peers pin this key; a power loss must not leave
+	// an empty key file behind a store that was set up.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(file)
+		return nil, fmt.Errorf("write identity key %s: %w", file, err)
+	}
 	if err := f.Close(); err != nil {
 		os.Remove(file)
 		return nil, fmt.Errorf("write identity key %s: %w", file, err)
