@@ -20,7 +20,7 @@ import (
 
 // setSysctl writes value to the sysctl file and returns a function (also
 // run at cleanup) that restores the old value.
-func setSysctl(t *testing.T, file, value string) func() {
+func setSysctl(t testing.TB, file, value string) func() {
 	t.Helper()
 	old, err := os.ReadFile(file)
 	if err != nil {
@@ -68,20 +68,19 @@ func (e *env) captureLog() *logBuffer {
 	return lb
 }
 
-func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
-	privtest.Require(t)
-	e := newEnv(t, "A")
-	if err := os.MkdirAll(filepath.Join(e.upper, "A", "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// A kernel queue of 16 events (read when the inotify instance is made,
-	// restored right after) and a user-space queue of 16: while the loop is
-	// held, one of them overflows for real (the user-space one, mostly: its
-	// pump keeps draining the kernel's).
-	restore := setSysctl(t, "/proc/sys/fs/inotify/max_queued_events", "16")
+// serveHeldAtFirstPass serves with event queues small enough to overflow:
+// a kernel queue of 16 events (read when the inotify instance is made,
+// restored right after) and a user-space queue of 16. It writes A/first and
+// holds the loop in its first pass until release is closed, so that what
+// the test does meanwhile overflows one of them for real (the user-space
+// one, mostly: its pump keeps draining the kernel's).
+func (e *env) serveHeldAtFirstPass() (release chan struct{}) {
+	e.t.Helper()
+	restore := setSysctl(e.t, "/proc/sys/fs/inotify/max_queued_events", "16")
 	e.r.eventBuf = 16
 	e.r.hooks.watcherCreated = restore
-	entered, release := make(chan struct{}), make(chan struct{})
+	entered := make(chan struct{})
+	release = make(chan struct{})
 	var once sync.Once
 	e.r.hooks.beforePass = func() {
 		once.Do(func() {
@@ -93,12 +92,22 @@ func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
 	e.r.hooks.serving = func() { close(serving) }
 	e.serve()
 	<-serving
-	write(t, filepath.Join(e.upper, "A", "first"), "first")
+	write(e.t, filepath.Join(e.upper, "A", "first"), "first")
 	select {
 	case <-entered:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the watcher never tried to record the first file")
+		e.t.Fatal("the watcher never tried to record the first file")
 	}
+	return release
+}
+
+func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	if err := os.MkdirAll(filepath.Join(e.upper, "A", "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	release := e.serveHeldAtFirstPass()
 	ws := []want{link("A", "first", h("first"), blob.Hash{})}
 	for i := 0; i < 300; i++ {
 		p := fmt.Sprintf("d/f%03d", i)
@@ -299,27 +308,7 @@ func TestServeRescanWatchesMovedDirAndNewDirAtItsName(t *testing.T) {
 	e := newEnv(t, "A")
 	must(t, os.MkdirAll(filepath.Join(e.upper, "A", "d"), 0o755))
 	must(t, os.MkdirAll(filepath.Join(e.upper, "A", "many"), 0o755))
-	restore := setSysctl(t, "/proc/sys/fs/inotify/max_queued_events", "16")
-	e.r.eventBuf = 16
-	e.r.hooks.watcherCreated = restore
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	e.r.hooks.beforePass = func() {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	}
-	serving := make(chan struct{})
-	e.r.hooks.serving = func() { close(serving) }
-	e.serve()
-	<-serving
-	write(t, filepath.Join(e.upper, "A", "first"), "first")
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the watcher never tried to record the first file")
-	}
+	release := e.serveHeldAtFirstPass()
 	must(t, os.Rename(filepath.Join(e.upper, "A", "d"), filepath.Join(e.upper, "A", "e")))
 	must(t, os.Mkdir(filepath.Join(e.upper, "A", "d"), 0o755))
 	ws := []want{link("A", "first", h("first"), blob.Hash{})}

@@ -98,6 +98,17 @@ func mountWith(t *testing.T, c *Cache, f Fetcher, opts Options) string {
 	return mountUnrealOpts(t, c, f, opts, testLog(t))
 }
 
+// openDoc opens docs/name under dir, closed when the test ends.
+func openDoc(t *testing.T, dir, name string) *os.File {
+	t.Helper()
+	fd, err := os.Open(filepath.Join(dir, "docs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fd.Close() })
+	return fd
+}
+
 // readAll reads p in reads of size bufSize, like cat.
 func readAll(p string, bufSize int) ([]byte, error) {
 	f, err := os.Open(p)
@@ -259,11 +270,7 @@ func TestReadCorruptContent(t *testing.T) {
 		mustApply(t, c, "bob", linkData(1, "f.bin", data))
 		dir := mountWith(t, c, f, Options{})
 		// Even a read of the first bytes only gets verified bytes.
-		fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fd.Close()
+		fd := openDoc(t, dir, "f.bin")
 		head := make([]byte, 4096)
 		if _, err := io.ReadFull(fd, head); err != nil || !bytes.Equal(head, data[:4096]) {
 			t.Fatalf("first 4 KiB: %v, or not bob's right bytes", err)
@@ -276,11 +283,7 @@ func TestReadCorruptContent(t *testing.T) {
 		f.answer = corrupt(data, "alice")
 		mustApply(t, c, "alice", linkData(1, "f.bin", data))
 		dir := mountWith(t, c, f, Options{})
-		fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fd.Close()
+		fd := openDoc(t, dir, "f.bin")
 		if _, err := fd.Read(make([]byte, 10)); !errors.Is(err, syscall.EIO) {
 			t.Fatalf("reading 10 bytes of a corrupt small file: %v, want EIO", err)
 		}
@@ -402,11 +405,7 @@ func TestReadFromOffsetKeepsMemoryBounded(t *testing.T) {
 	}
 	mustApply(t, c, "alice", linkData(1, "big.bin", data))
 	dir := mountWith(t, c, f, Options{})
-	fd, err := os.Open(filepath.Join(dir, "docs", "big.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
+	fd := openDoc(t, dir, "big.bin")
 	if _, err := fd.Seek(chunkSize, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
@@ -451,11 +450,7 @@ func TestReadAheadAfterSeekBack(t *testing.T) {
 	}
 	mustApply(t, c, "alice", linkData(1, "f.bin", data))
 	dir := mountWith(t, c, f, Options{})
-	fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
+	fd := openDoc(t, dir, "f.bin")
 	tail := make([]byte, 4096)
 	if _, err := fd.ReadAt(tail, int64(len(data)-len(tail))); err != nil || !bytes.Equal(tail, data[len(data)-len(tail):]) {
 		t.Fatalf("tail: %v, or wrong bytes", err)
@@ -540,11 +535,7 @@ func TestReadRetriesFailedChunk(t *testing.T) {
 	}
 	mustApply(t, c, "alice", linkData(1, "f.bin", data))
 	dir := mountWith(t, c, f, Options{})
-	fd, err := os.Open(filepath.Join(dir, "docs", "f.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
+	fd := openDoc(t, dir, "f.bin")
 	buf := make([]byte, 128<<10)
 	if _, err := fd.ReadAt(buf, chunkSize); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("read of the failing chunk: %v, want EIO", err)
