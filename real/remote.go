@@ -39,15 +39,23 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 	}
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	shown, err := r.shownAfter(ctx, e)
-	if err != nil {
-		return err
+	// Asked only where a local entry depends on it: most changed paths
+	// have none, and a receiver calls this for every entry it applies.
+	var shownE history.Entry
+	var shownErr error
+	asked := false
+	shown := func() (history.Entry, error) {
+		if !asked {
+			asked = true
+			shownE, shownErr = r.shownAfter(ctx, e)
+		}
+		return shownE, shownErr
 	}
 	cs, err := r.remoteChangedAt(ctx, e, shown)
 	if err != nil {
 		return err
 	}
-	if err := r.followRenamed(ctx, shown, &cs); err != nil {
+	if err := r.followRenamed(ctx, e, shown, &cs); err != nil {
 		return err
 	}
 	if cs.Empty() {
@@ -75,8 +83,8 @@ func (r *Real) shownAfter(ctx context.Context, e history.Entry) (history.Entry, 
 }
 
 // remoteChangedAt is what remote change e, after which the lower shows
-// shown, means for the local entry at its path.
-func (r *Real) remoteChangedAt(ctx context.Context, e, shown history.Entry) (index.ChangeSet, error) {
+// shown(), means for the local entry at its path.
+func (r *Real) remoteChangedAt(ctx context.Context, e history.Entry, shown func() (history.Entry, error)) (index.ChangeSet, error) {
 	row, ok, err := r.ix.Get(ctx, e.Arena, e.Path)
 	if err != nil || !ok {
 		return index.ChangeSet{}, err
@@ -103,6 +111,10 @@ func (r *Real) remoteChangedAt(ctx context.Context, e, shown history.Entry) (ind
 			cs = conflict(index.ConflictRemoteChanged, true)
 		}
 	case index.Whiteout:
+		shown, err := shown()
+		if err != nil {
+			return cs, err
+		}
 		if e.Kind == history.Link {
 			cs = conflict(index.ConflictLocalDeleted, false)
 		}
@@ -111,6 +123,10 @@ func (r *Real) remoteChangedAt(ctx context.Context, e, shown history.Entry) (ind
 	case index.Meta:
 		if row.Origin != "" && row.Origin != e.Arena+"/"+e.Path {
 			return cs, nil // a renamed metacopy: its content is elsewhere
+		}
+		shown, err := shown()
+		if err != nil {
+			return cs, err
 		}
 		if shown.Kind == history.Link && shown.Blob == row.Blob && shown.Size == row.Size && shown.Mtime.Equal(row.Mtime) {
 			return cs, nil // what it shows did not change (an older Link, or one of several holders went)
@@ -151,24 +167,29 @@ func (r *Real) resizeMeta(row *index.Row, e history.Entry) error {
 	return nil
 }
 
-// followRenamed applies remote change e to the local metacopies renamed
-// from its path (metadata-only upper files whose redirect names it): their
-// data is the remote file, so a Link gives them its size (without it the
-// merged view showed the old size with the new bytes) and an Unlink takes
-// their data away (the metacopy is removed, conflict metadata-lost). What
-// such a path shows changes with it, so this is recorded in the history
-// (Link with the new blob, or Unlink), unlike the change at e's own path,
+// followRenamed applies what the lower shows after the remote change
+// (shown) to the local metacopies renamed from the changed path
+// (metadata-only upper files whose redirect names it): their data is the
+// remote file, so a Link gives them its size (without it the merged view
+// showed the old size with the new bytes) and an Unlink takes their data
+// away (the metacopy is removed, conflict metadata-lost). What such a path
+// shows changes with it, so this is recorded in the history (Link with the
+// new blob, or Unlink), unlike the change at the changed path itself,
 // which the peers made.
-func (r *Real) followRenamed(ctx context.Context, e history.Entry, cs *index.ChangeSet) error {
-	origin := e.Arena + "/" + e.Path
+func (r *Real) followRenamed(ctx context.Context, changed history.Entry, shown func() (history.Entry, error), cs *index.ChangeSet) error {
+	origin := changed.Arena + "/" + changed.Path
 	rows, err := r.ix.ByOrigin(ctx, origin)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	for _, row := range rows {
-		if row.Arena == e.Arena && row.Path == e.Path {
+		if row.Arena == changed.Arena && row.Path == changed.Path {
 			continue // handled at its path
+		}
+		e, err := shown()
+		if err != nil {
+			return err
 		}
 		prev := row.Blob
 		if e.Kind == history.Unlink {

@@ -101,6 +101,24 @@ func (e *env) serveHeldAtFirstPass() (release chan struct{}) {
 	return release
 }
 
+// overflowWith writes 300 files into upper dir A/dir while the loop is
+// held (serveHeldAtFirstPass), releases it, and waits until they and
+// A/first are recorded after the rescan the overflow must cause.
+func (e *env) overflowWith(dir string, release chan struct{}) {
+	e.t.Helper()
+	ws := []want{link("A", "first", h("first"), blob.Hash{})}
+	for i := 0; i < 300; i++ {
+		p := fmt.Sprintf("%s/f%03d", dir, i)
+		write(e.t, filepath.Join(e.upper, "A", p), p)
+		ws = append(ws, link("A", p, h(p), blob.Hash{}))
+	}
+	close(release)
+	e.eventuallyFinal(ws...)
+	if n := e.r.rescans.Load(); n == 0 {
+		e.t.Fatal("the event queue did not overflow (no rescan): the test did not test anything")
+	}
+}
+
 func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
 	privtest.Require(t)
 	e := newEnv(t, "A")
@@ -108,17 +126,7 @@ func TestServeRescansAfterEventQueueOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := e.serveHeldAtFirstPass()
-	ws := []want{link("A", "first", h("first"), blob.Hash{})}
-	for i := 0; i < 300; i++ {
-		p := fmt.Sprintf("d/f%03d", i)
-		write(t, filepath.Join(e.upper, "A", p), p)
-		ws = append(ws, link("A", p, h(p), blob.Hash{}))
-	}
-	close(release)
-	e.eventuallyFinal(ws...)
-	if n := e.r.rescans.Load(); n == 0 {
-		t.Fatal("the event queue did not overflow (no rescan): the test did not test anything")
-	}
+	e.overflowWith("d", release)
 }
 
 // userNSChild is set in the environment of a test binary re-run inside a
@@ -311,17 +319,7 @@ func TestServeRescanWatchesMovedDirAndNewDirAtItsName(t *testing.T) {
 	release := e.serveHeldAtFirstPass()
 	must(t, os.Rename(filepath.Join(e.upper, "A", "d"), filepath.Join(e.upper, "A", "e")))
 	must(t, os.Mkdir(filepath.Join(e.upper, "A", "d"), 0o755))
-	ws := []want{link("A", "first", h("first"), blob.Hash{})}
-	for i := 0; i < 300; i++ {
-		p := fmt.Sprintf("many/f%03d", i)
-		write(t, filepath.Join(e.upper, "A", p), p)
-		ws = append(ws, link("A", p, h(p), blob.Hash{}))
-	}
-	close(release)
-	e.eventuallyFinal(ws...)
-	if n := e.r.rescans.Load(); n == 0 {
-		t.Fatal("the event queue did not overflow (no rescan): the test did not test anything")
-	}
+	e.overflowWith("many", release)
 	write(t, filepath.Join(e.upper, "A", "d", "x"), "x")
 	write(t, filepath.Join(e.upper, "A", "e", "y"), "y")
 	e.eventually(link("A", "d/x", h("x"), blob.Hash{}), link("A", "e/y", h("y"), blob.Hash{}))

@@ -98,6 +98,21 @@ func mountWith(t *testing.T, c *Cache, f Fetcher, opts Options) string {
 	return mountUnrealOpts(t, c, f, opts, testLog(t))
 }
 
+// flipped is a testFetcher answer serving data with byte i of the chunk
+// at off flipped.
+func flipped(data []byte, off int64, i int) func(context.Context, fetchCall, []byte) (int, error, bool) {
+	return func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		n := copy(p, data[call.off:])
+		if call.off == off {
+			p[i] ^= 1
+		}
+		if n < len(p) {
+			return n, io.EOF, true
+		}
+		return n, nil, true
+	}
+}
+
 // openDoc opens docs/name under dir, closed when the test ends.
 func openDoc(t *testing.T, dir, name string) *os.File {
 	t.Helper()
@@ -292,16 +307,7 @@ func TestReadCorruptContent(t *testing.T) {
 		c := newCache(t)
 		data := randomData(t, 3*chunkSize+7)
 		f := newTestFetcher(data)
-		f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
-			n := copy(p, data[call.off:])
-			if call.off == chunkSize {
-				p[100] ^= 1
-			}
-			if n < len(p) {
-				return n, io.EOF, true
-			}
-			return n, nil, true
-		}
+		f.answer = flipped(data, chunkSize, 100)
 		mustApply(t, c, "alice", linkData(1, "f.bin", data))
 		dir := mountWith(t, c, f, Options{})
 		got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
@@ -318,16 +324,7 @@ func TestReadCorruptContent(t *testing.T) {
 		c := newCache(t)
 		data := randomData(t, 12*chunkSize)
 		f := newTestFetcher(data)
-		f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
-			n := copy(p, data[call.off:])
-			if call.off == 9*chunkSize {
-				p[100] ^= 1
-			}
-			if n < len(p) {
-				return n, io.EOF, true
-			}
-			return n, nil, true
-		}
+		f.answer = flipped(data, 9*chunkSize, 100)
 		mustApply(t, c, "alice", linkData(1, "f.bin", data))
 		dir := mountWith(t, c, f, Options{ReadAhead: chunkSize})
 		got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
@@ -564,6 +561,7 @@ func TestReadVerifiesAfterRetry(t *testing.T) {
 	f := newTestFetcher(data)
 	var mu sync.Mutex
 	failed := false
+	corrupt := flipped(data, 2*chunkSize, 7)
 	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -571,14 +569,7 @@ func TestReadVerifiesAfterRetry(t *testing.T) {
 			failed = true
 			return 0, errors.New("connection reset"), true
 		}
-		n := copy(p, data[call.off:])
-		if call.off == 2*chunkSize {
-			p[7] ^= 1
-		}
-		if n < len(p) {
-			return n, io.EOF, true
-		}
-		return n, nil, true
+		return corrupt(ctx, call, p)
 	}
 	mustApply(t, c, "alice", linkData(1, "f.bin", data))
 	dir := mountWith(t, c, f, Options{})
