@@ -18,7 +18,8 @@ import (
 // starting at or past the end with OutOfRange: that is io.EOF and n = 0
 // here). A changed file gives
 // ErrChanged, a missing one ErrNotFound. The bytes are not checked against b:
-// that is for the reader, once it has the whole content.
+// that is for the reader, once it has the whole content. Under a context of
+// WithProgress, each reply message is reported as it arrives.
 func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
 	op := "read " + arena + "/" + path
 	if c.err != nil {
@@ -44,6 +45,7 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 	}
 
 	// storeCodec copies each chunk straight into p.
+	progress := progressOf(ctx)
 	n, size := 0, int64(-1)
 	var msg inChunk
 	for {
@@ -71,6 +73,9 @@ func (c *Client) ReadAt(ctx context.Context, arena, path string, b blob.Hash, p 
 			return n, c.fail(ctx, op, fmt.Errorf("%w: reply: %d bytes more than asked for", ErrInvalid, msg.n-(len(p)-n)))
 		}
 		n += msg.n
+		if progress != nil && msg.n > 0 {
+			progress(msg.n)
+		}
 	}
 	if size < 0 {
 		return n, c.fail(ctx, op, fmt.Errorf("%w: reply: empty stream", ErrInvalid))

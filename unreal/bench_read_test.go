@@ -33,7 +33,8 @@ func (s memStore) Open(ctx context.Context, peer, arena, path string, b blob.Has
 type rpcFetcher struct{ c *rpc.Client }
 
 func (f rpcFetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
-	return f.c.ReadAt(ctx, arena, path, b, p, off)
+	fctx := ctx
+	return f.c.ReadAt(rpc.WithProgress(ctx, func(n int) { Progress(fctx, n) }), arena, path, b, p, off)
 }
 
 // loopbackPeer starts a real rpc.Server serving data and returns a client of it.

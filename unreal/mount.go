@@ -23,6 +23,8 @@ import (
 // StoreService. ReadAt follows io.ReaderAt: it fills p with the content of
 // blob b (the version of arena/path the peer reported) at off, and returns
 // n < len(p) only together with an error (io.EOF at the end of the content).
+// It should honour ctx, and call Progress(ctx, n) as bytes arrive: the
+// Unreal gives up on a call after Options.FetchTimeout without any.
 type Fetcher interface {
 	ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error)
 }
@@ -39,11 +41,16 @@ const chunkSize = 4 << 20
 
 // Options tune a mount; zero fields take the defaults.
 type Options struct {
-	// FetchTimeout bounds each Fetcher call (default 15 s): a peer that
-	// does not deliver a chunk in that time counts as failed and the next
-	// peer with the blob is asked. A read fails with EIO after every peer
-	// holding the blob failed, so within peers × FetchTimeout (plus
-	// any wait for a fetch slot, which the deadline does not count).
+	// FetchTimeout bounds the silence of each Fetcher call (default 15 s):
+	// a peer that does not answer, or stops sending, for that long counts
+	// as failed and the next peer with the blob is asked. It is an idle
+	// bound, not one on the whole call: each arrival of bytes the Fetcher
+	// reports with Progress restarts it, so a slow but steady peer may
+	// take as long as it needs for a chunk (there is no whole-call
+	// ceiling). A Fetcher that never calls Progress gets FetchTimeout for
+	// the whole call. A read fails with EIO after every peer holding the
+	// blob failed: when none answers, within peers × FetchTimeout (plus
+	// any wait for a fetch slot, which is not counted).
 	FetchTimeout time.Duration
 	// ReadAhead is how far beyond a forward read chunks are fetched
 	// (default 16 MiB, rounded down to whole chunks).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -33,7 +34,7 @@ var (
 // keeps them in order, give or take one chunk), the handle fetches up to
 // Options.ReadAhead bytes beyond, several chunks at once; a random read
 // fetches only what it needs. Each chunk is fetched from the current peer
-// and, when that fails or does not answer within Options.FetchTimeout, from
+// and, when that fails or sends nothing for Options.FetchTimeout, from
 // the next peer holding the same blob, which then stays current: a peer
 // failing mid-read is replaced for the rest.
 //
@@ -321,11 +322,19 @@ func (h *handle) fetch(i int64, c *chunk) {
 	h.advanceHash() // gives up the verification
 }
 
-// fetchFrom reads size bytes at off from peer, within FetchTimeout and
-// holding one of the mount's MaxFetches slots. The deadline starts once
-// the slot is held: the wait for one is other calls' time (each bounded by
-// its own deadline), and counting it would fail a healthy peer queued
-// behind a silent one (TestReadQueuedBehindHungPeerSucceeds).
+// fetchFrom reads size bytes at off from peer, holding one of the mount's
+// MaxFetches slots, and gives up when no bytes arrived for FetchTimeout.
+// The bound is on silence, not on the whole call: the Fetcher reports
+// arrivals with Progress, each restarting it, so a slow but steady peer
+// (a 4 MiB chunk over a link shared by MaxFetches calls can take minutes)
+// is not cut off, while one that never answers, or stops sending
+// mid-chunk, fails within about FetchTimeout. There is no bound on the
+// whole call beyond that (a choice: a peer that keeps sending is making
+// progress, and any fixed ceiling would fail a slow enough link again).
+// The clock starts once the slot is held: the wait for one is other
+// calls' time (each bounded the same way), and counting it would fail a
+// healthy peer queued behind a silent one
+// (TestReadQueuedBehindHungPeerSucceeds).
 func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
 	select {
 	case h.s.fetches <- struct{}{}:
@@ -333,13 +342,15 @@ func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
 	case <-h.ctx.Done():
 		return nil, fmt.Errorf("waiting for a fetch slot: %w", h.ctx.Err())
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, h.s.opts.FetchTimeout)
+	idle := h.s.opts.FetchTimeout
+	prog := &progress{start: time.Now()}
+	ctx, cancel := context.WithCancel(context.WithValue(h.ctx, progressKey{}, prog))
 	defer cancel()
 	type result struct {
 		n   int
 		err error
 	}
-	// The Fetcher should honour ctx; the deadline holds even if it does
+	// The Fetcher should honour ctx; the bound holds even if it does
 	// not (then its late answer goes to a buffer nobody reads).
 	buf := make([]byte, size)
 	res := make(chan result, 1)
@@ -347,11 +358,27 @@ func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
 		n, err := h.s.fetch.ReadAt(ctx, peer, h.arena, h.path, h.e.Blob, buf, off)
 		res <- result{n, err}
 	}()
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
 	var r result
-	select {
-	case r = <-res:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("no answer within %s: %w", h.s.opts.FetchTimeout, ctx.Err())
+wait:
+	for {
+		select {
+		case r = <-res:
+			break wait
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			q := prog.quiet()
+			if q >= idle {
+				cancel()
+				if prog.last.Load() == 0 {
+					return nil, fmt.Errorf("no answer within %s: %w", idle, context.DeadlineExceeded)
+				}
+				return nil, fmt.Errorf("no bytes for %s: %w", idle, context.DeadlineExceeded)
+			}
+			timer.Reset(idle - q)
+		}
 	}
 	switch {
 	case r.n < 0 || r.n > size:
