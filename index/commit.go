@@ -62,8 +62,8 @@ func (ix *Index) Commit(ctx context.Context, cs ChangeSet) ([]history.Entry, err
 		st.Close()
 	}
 	if len(cs.Put) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO index_entry(key, `+rowCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO index_entry(key, `+rowCols+`, packed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return nil, fmt.Errorf("index commit: %w", err)
 		}
@@ -73,7 +73,7 @@ func (ix *Index) Commit(ctx context.Context, cs ChangeSet) ([]history.Entry, err
 				opaque = 1
 			}
 			if _, err := st.ExecContext(ctx, Key(r.Path), r.Arena, r.Path, int(r.Kind), r.Size,
-				nanos(r.Mtime), nanos(r.Ctime), int64(r.Inode), r.Blob.Bytes(), r.Origin, opaque); err != nil {
+				nanos(r.Mtime), nanos(r.Ctime), int64(r.Inode), r.Blob.Bytes(), r.Origin, opaque, packRow(r)); err != nil {
 				st.Close()
 				return nil, fmt.Errorf("index put %s/%s: %w", r.Arena, r.Path, err)
 			}

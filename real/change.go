@@ -37,8 +37,11 @@ func claim(r *index.Row) (c content, has bool) {
 }
 
 func sameRow(a, b *index.Row) bool {
+	if a == b {
+		return true
+	}
 	if a == nil || b == nil {
-		return a == b
+		return false
 	}
 	return a.Kind == b.Kind && a.Size == b.Size && a.Mtime.Equal(b.Mtime) && a.Ctime.Equal(b.Ctime) &&
 		a.Inode == b.Inode && a.Blob == b.Blob && a.Origin == b.Origin && a.Opaque == b.Opaque

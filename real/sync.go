@@ -44,7 +44,7 @@ type syncer struct {
 	dirent []byte   // getdents buffer
 
 	// per scope
-	next    func() (index.Row, error, bool)
+	next    func() (*index.Row, error, bool)
 	stop    func()
 	old     *index.Row // lookahead of the old rows
 	oldDone bool
@@ -154,7 +154,7 @@ const (
 // walk, so that SQLite and the file system are read at the same time (on
 // another core). This is safe while the walk commits: it only changes rows
 // at or before its position, and the reader is past them.
-func (s *syncer) prefetch(sc scope) (next func() (index.Row, error, bool), stop func()) {
+func (s *syncer) prefetch(sc scope) (next func() (*index.Row, error, bool), stop func()) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	type batch struct {
 		rows []index.Row
@@ -194,18 +194,20 @@ func (s *syncer) prefetch(sc scope) (next func() (index.Row, error, bool), stop 
 		}
 	}()
 	var cur []index.Row
-	next = func() (index.Row, error, bool) {
+	// next hands out pointers into the batches: each batch is a new
+	// slice, never written again, so a row stays valid for its holder.
+	next = func() (*index.Row, error, bool) {
 		for len(cur) == 0 {
 			b, ok := <-ch
 			if !ok {
-				return index.Row{}, nil, false
+				return nil, nil, false
 			}
 			if b.err != nil {
-				return index.Row{}, b.err, true
+				return nil, b.err, true
 			}
 			cur = b.rows
 		}
-		r := cur[0]
+		r := &cur[0]
 		cur = cur[1:]
 		return r, nil, true
 	}
@@ -339,14 +341,17 @@ func (s *syncer) dirFacts(p string) (*facts, bool, bool, error) {
 func (s *syncer) walkEntry(p string, ps dirState, root bool) error {
 	full := s.r.upperPath(s.arena, p)
 	var st unix.Stat_t
-	return s.walkStat(p, full, &st, unix.Lstat(full, &st), ps, root)
+	return s.walkStat(p, filepath.Dir(full), filepath.Base(full), &st, unix.Lstat(full, &st), ps, root)
 }
 
-// walkStat is walkEntry for an entry already stat'ed (lstat error err).
-func (s *syncer) walkStat(p, full string, st *unix.Stat_t, err error, ps dirState, root bool) error {
+// walkStat is walkEntry for an entry already stat'ed (lstat error err),
+// named in the upper dir dirFull (its full path is only built when it is
+// needed: an unchanged file does without).
+func (s *syncer) walkStat(p, dirFull, name string, st *unix.Stat_t, err error, ps dirState, root bool) error {
+	full := func() string { return dirFull + "/" + name }
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
-			return s.unreadable(p, full, err, true)
+			return s.unreadable(p, full(), err, true)
 		}
 		if root {
 			// Gone: what the ancestors move or hide here shows again.
@@ -363,18 +368,27 @@ func (s *syncer) walkStat(p, full string, st *unix.Stat_t, err error, ps dirStat
 		return nil
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return s.walkDirIn(p, ps, full, root)
+		return s.walkDirIn(p, ps, full(), root)
 	}
-	var oldRow *index.Row
-	row, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
-		oldRow = old
-		return s.decodeFile(p, full, st, ps, old)
-	})
-	if err != nil || row == nil || ps.covered {
+	// emitUpper without its closure (this is the per-file path).
+	if err := s.emitPendingBefore(p); err != nil {
+		return err
+	}
+	old, err := s.oldAt(p)
+	if err != nil {
+		return err
+	}
+	row := old // unchanged: the row stays as it is
+	if !statUnchanged(old, st) {
+		if row, err = s.decodeFile(p, full(), st, ps, old); err != nil {
+			return err
+		}
+	}
+	if err := s.change(old, row); err != nil || row == nil || ps.covered {
 		return err
 	}
 	switch {
-	case row.Kind == index.Whiteout && row.Blob.IsZero(), row.Kind == index.File && !sameRow(oldRow, row):
+	case row.Kind == index.Whiteout && row.Blob.IsZero(), row.Kind == index.File && !sameRow(old, row):
 		// The lower entry it hides or replaces may be a directory: its
 		// files are gone too (hidden rows below p).
 		return s.expandHidden(p, false)
@@ -455,14 +469,13 @@ func (s *syncer) walkDir(p string, st dirState, full string) error {
 	var cst unix.Stat_t
 	for _, name := range names {
 		child := pjoin(p, name)
-		cfull := full + "/" + name
 		if err := tree.CheckPath(child); err != nil {
-			s.r.skipOnce(cfull, err.Error())
+			s.r.skipOnce(full+"/"+name, err.Error())
 			continue
 		}
 		// Relative to the open dir: no path lookup per entry.
 		err := unix.Fstatat(fd, name, &cst, unix.AT_SYMLINK_NOFOLLOW)
-		if err := s.walkStat(child, cfull, &cst, err, st, false); err != nil {
+		if err := s.walkStat(child, full, name, &cst, err, st, false); err != nil {
 			return err
 		}
 	}
@@ -507,11 +520,6 @@ func (s *syncer) readDirNames(dir string) (fd int, names []string, err error) {
 // other peers).
 func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *index.Row) (*index.Row, error) {
 	row := index.Row{Arena: s.arena, Path: p, Size: st.Size, Mtime: timespec(st.Mtim), Ctime: timespec(st.Ctim), Inode: st.Ino}
-	if old != nil && (old.Kind == index.File || old.Kind == index.Meta || old.Kind == index.Whiteout) &&
-		old.Size == row.Size && old.Mtime.Equal(row.Mtime) && old.Ctime.Equal(row.Ctime) && old.Inode == row.Inode {
-		same := *old
-		return &same, nil
-	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR:
 		if st.Rdev != 0 {
@@ -587,6 +595,15 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 	}
 	row.Blob = h
 	return &row, nil
+}
+
+// statUnchanged reports whether the non-directory upper entry stat'ed as
+// st is what the old row recorded (size, mtime, ctime, inode): its
+// content and overlay xattrs (which change ctime) are then as decoded.
+func statUnchanged(old *index.Row, st *unix.Stat_t) bool {
+	return old != nil && (old.Kind == index.File || old.Kind == index.Meta || old.Kind == index.Whiteout) &&
+		old.Size == st.Size && old.Inode == st.Ino &&
+		old.Mtime.Equal(timespec(st.Mtim)) && old.Ctime.Equal(timespec(st.Ctim))
 }
 
 func (s *syncer) whiteout(row index.Row) (*index.Row, error) {
@@ -785,7 +802,7 @@ func (s *syncer) peekOld() (*index.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.old = &r
+	s.old = r
 	return s.old, nil
 }
 

@@ -58,7 +58,11 @@ func checkElems(p string) error {
 	case p[0] == '/':
 		return errors.New("absolute")
 	}
-	for _, e := range strings.Split(p, "/") {
+	// Element by element without splitting (no allocation: the decoder
+	// checks every name of the upper this way).
+	for rest, more := p, true; more; {
+		var e string
+		e, rest, more = strings.Cut(rest, "/")
 		switch {
 		case e == "":
 			return errors.New("empty element")
