@@ -152,6 +152,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := sqlitedb.Migrate(ctx, db, "daemon", schema, "schema"); err != nil {
 		return fmt.Errorf("open daemon tables: %w", err)
 	}
+	hid, err := historyID(ctx, db)
+	if err != nil {
+		return err
+	}
 
 	peers := make([]rpc.Peer, 0, len(cfg.Peers))
 	clients := map[string]*rpc.Client{}
@@ -165,7 +169,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		rp := rpc.Peer{Name: p.Name, Key: k, Address: p.Address}
 		peers = append(peers, rp)
 		if p.Address != "" {
-			clients[p.Name] = rpc.NewClient(rp, key, log.With("component", "client", "to", p.Name))
+			c := rpc.NewClient(rp, key, log.With("component", "client", "to", p.Name))
+			c.SetHistoryID(hid)
+			clients[p.Name] = c
 		}
 	}
 	defer func() {
@@ -177,7 +183,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	loc := real.New(real.Layers{Upper: upper, Lower: lower, Arenas: arenas}, ix, remote{cache}, log.With("component", "real"))
 
 	recv := &receiver{cache: cache, local: loc, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
-	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source")}
+	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source"), id: hid}
 	if err := recv.forgetArenas(ctx); err != nil {
 		return err
 	}

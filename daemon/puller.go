@@ -32,7 +32,14 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	catchUp, err := p.recv.NeedsReport(ctx, p.peer.name)
+	catchUp, err := p.recv.needsReport(ctx, p.peer.name)
+	if err != nil {
+		return false, err
+	}
+	// The peer's history id our progress stands for: sent with each Pull;
+	// each reply carries the peer's, and entries of another one are not
+	// applied but answered with a request for a full report.
+	hid, err := p.recv.peerHistory(ctx, p.peer.name)
 	if err != nil {
 		return false, err
 	}
@@ -40,7 +47,7 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 	connected := false
 	for {
 		req := rpc.Pull{Arenas: p.recv.arenas, Progress: after, CatchUp: catchUp,
-			ReportAfter: reportAfter, ReportProgress: reportProgress, Wait: pullWait}
+			ReportAfter: reportAfter, ReportProgress: reportProgress, Wait: pullWait, HistoryID: hid}
 		cctx, cancel := context.WithTimeout(ctx, pullWait+callTimeout)
 		r, err := p.client.Pull(cctx, req)
 		cancel()
@@ -60,20 +67,29 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 			}
 			return true, errRefresh
 		case r.Report != nil:
-			if err := p.recv.Report(ctx, p.peer.name, *r.Report); err != nil {
+			if err := p.recv.report(ctx, p.peer.name, r.HistoryID, *r.Report); err != nil {
 				return true, err
 			}
 			if r.Report.Begin {
 				reportProgress = r.Report.Progress
 			}
 			if r.Report.End {
-				after, catchUp, reportAfter, reportProgress = r.Report.Progress, false, 0, 0
+				after, catchUp, reportAfter, reportProgress, hid = r.Report.Progress, false, 0, 0, r.HistoryID
 			} else if n := len(r.Report.Entries); n > 0 {
 				reportAfter = r.Report.Entries[n-1].Index
 			}
+		case r.HistoryID != "" && r.HistoryID != hid && after > 0:
+			// Our progress stands for another history of the peer (its
+			// store started over), or one of before history ids.
+			p.log.Info("the peer's history started over (another history id): asking for a full report",
+				"history_id", r.HistoryID, "ours_stands_for", hid)
+			catchUp = true
 		default:
+			if r.HistoryID != hid {
+				hid = r.HistoryID // no progress yet: it stands for this history from now on
+			}
 			if len(r.Entries) > 0 {
-				if _, err := p.recv.Notify(ctx, p.peer.name, r.Entries); err != nil {
+				if _, err := p.recv.notify(ctx, p.peer.name, r.HistoryID, r.Entries); err != nil {
 					return true, err
 				}
 			}

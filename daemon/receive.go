@@ -32,20 +32,39 @@ func (r *receiver) peer(name string) *peerState {
 	return newPeerState(name, "") // not configured: rpc refuses it before
 }
 
-// Arenas tells a caller to report every arena this peer has, and from where.
+// Arenas tells a caller to report every arena this peer has, and from where:
+// after our progress, or from nothing (progress 0, and NeedsReport asks for
+// a full report) when that progress stands for another history of the
+// caller than the one it calls with (its store started over).
 func (r *receiver) Arenas(ctx context.Context, peer string) ([]string, uint64, error) {
-	p, err := r.cache.Progress(ctx, peer)
+	same, err := r.sameHistory(ctx, peer, rpc.CallerHistoryID(ctx))
 	if err != nil {
 		return nil, 0, err
 	}
 	r.peer(peer).contact(nil)
+	if !same {
+		r.log.Info("a peer's history started over (another history id): asking for a full report", "from", peer,
+			"history_id", rpc.CallerHistoryID(ctx))
+		return r.arenas, 0, nil
+	}
+	p, err := r.cache.Progress(ctx, peer)
+	if err != nil {
+		return nil, 0, err
+	}
 	return r.arenas, p, nil
 }
 
-// NeedsReport: a report was cut short, or an arena was added since the
-// peer's progress was recorded (its earlier history of that arena was
-// never asked for).
+// NeedsReport: our progress stands for another history of the caller, a
+// report was cut short, or an arena was added since the peer's progress
+// was recorded (its earlier history of that arena was never asked for).
 func (r *receiver) NeedsReport(ctx context.Context, peer string) (bool, error) {
+	if same, err := r.sameHistory(ctx, peer, rpc.CallerHistoryID(ctx)); err != nil || !same {
+		return !same, err
+	}
+	return r.needsReport(ctx, peer)
+}
+
+func (r *receiver) needsReport(ctx context.Context, peer string) (bool, error) {
 	if open, err := r.cache.CatchingUp(ctx, peer); err != nil || open {
 		return open, err
 	}
@@ -135,11 +154,24 @@ func (r *receiver) recordArenas(ctx context.Context, peer string) error {
 }
 
 // Notify applies a batch in one transaction (unreal.Cache.Apply); entries
-// at or below the peer's progress were applied before and are skipped.
+// at or below the peer's progress were applied before and are skipped. A
+// batch of another history than our progress stands for is refused
+// (rpc.ErrChanged): the caller asks Arenas again and reports in full.
 func (r *receiver) Notify(ctx context.Context, peer string, batch []history.Entry) (uint64, error) {
+	return r.notify(ctx, peer, rpc.CallerHistoryID(ctx), batch)
+}
+
+// notify is Notify of a batch of peer's history id ("": not checked).
+func (r *receiver) notify(ctx context.Context, peer, id string, batch []history.Entry) (uint64, error) {
 	ps := r.peer(peer)
 	ps.recvMu.Lock()
 	defer ps.recvMu.Unlock()
+	if same, err := r.sameHistory(ctx, peer, id); err != nil {
+		return 0, err
+	} else if !same {
+		rec, _ := r.peerHistory(ctx, peer)
+		return 0, errOtherHistory(peer, id, rec)
+	}
 	before, err := r.cache.Progress(ctx, peer)
 	if err != nil {
 		return 0, err
@@ -162,8 +194,14 @@ func (r *receiver) Notify(ctx context.Context, peer string, batch []history.Entr
 	return p, nil
 }
 
-// Report applies one part of a full report (unreal's mark and sweep).
+// Report applies one part of a full report (unreal's mark and sweep); at
+// its end our progress stands for the caller's history id.
 func (r *receiver) Report(ctx context.Context, peer string, rep rpc.Report) error {
+	return r.report(ctx, peer, rpc.CallerHistoryID(ctx), rep)
+}
+
+// report is Report of a report of peer's history id ("": unknown).
+func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) error {
 	ps := r.peer(peer)
 	ps.recvMu.Lock()
 	defer ps.recvMu.Unlock()
@@ -185,6 +223,9 @@ func (r *receiver) Report(ctx context.Context, peer string, rep rpc.Report) erro
 			return cacheError(err)
 		}
 		if err := r.recordArenas(ctx, peer); err != nil {
+			return err
+		}
+		if err := r.adoptHistory(ctx, peer, id); err != nil {
 			return err
 		}
 		// As after a batch: local modifications under the changed paths.

@@ -69,6 +69,8 @@ func retry(ctx context.Context, log *slog.Logger, session func(context.Context) 
 		level, msg := slog.LevelInfo, "peer not reachable; retrying"
 		if errors.Is(err, rpc.ErrInvalid) || errors.Is(err, rpc.ErrUnknownArena) {
 			level, msg = slog.LevelWarn, "peer refused our request; retrying"
+		} else if errors.Is(err, rpc.ErrChanged) {
+			msg = "peer refused our request (its state changed); starting over"
 		}
 		if text := fmt.Sprint(err); text == last {
 			level = slog.LevelDebug

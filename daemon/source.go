@@ -33,6 +33,7 @@ type source struct {
 	db    *sql.DB
 	peers peerSet
 	log   *slog.Logger
+	id    string // our history id (historyID), sent with every Pull reply
 
 	// mu: trimming (write) against reading history or a report (read),
 	// so a reader never sees an entry both in base and history, or in none.
@@ -327,8 +328,20 @@ func (s *source) trimLoop(ctx context.Context) {
 }
 
 // Pull answers a peer that cannot be called (rpc.Source): the next step
-// our sender would have sent it.
+// our sender would have sent it. A caller whose progress stands for another
+// history id than ours (our store started over) gets a full report.
 func (s *source) Pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullReply, error) {
+	if p.HistoryID != "" && p.HistoryID != s.id {
+		s.log.Info("a peer's progress stands for another history of ours: a full report", "peer", peer,
+			"its_history_id", p.HistoryID, "history_id", s.id)
+		p.CatchUp = true
+	}
+	r, err := s.pull(ctx, peer, p)
+	r.HistoryID = s.id
+	return r, err
+}
+
+func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullReply, error) {
 	ps, ok := s.peers[peer]
 	if !ok {
 		return rpc.PullReply{}, fmt.Errorf("%w: %s is not a configured peer", rpc.ErrInvalid, peer)

@@ -18,7 +18,7 @@ func (c *Client) Arenas(ctx context.Context) ([]string, uint64, error) {
 	if c.err != nil {
 		return nil, 0, c.fail(ctx, "arenas", c.err)
 	}
-	res, err := c.history.Arenas(ctx, connect.NewRequest(&realv1.ArenasRequest{}))
+	res, err := c.history.Arenas(ctx, connect.NewRequest(&realv1.ArenasRequest{HistoryId: c.historyID}))
 	if err != nil {
 		return nil, 0, c.fail(ctx, "arenas", err)
 	}
@@ -40,6 +40,7 @@ func (c *Client) Notify(ctx context.Context, batch []history.Entry) (uint64, err
 	if err != nil {
 		return 0, c.fail(ctx, "notify", err)
 	}
+	req.HistoryId = c.historyID
 	res, err := c.history.Notify(ctx, connect.NewRequest(req))
 	if err != nil {
 		return 0, c.fail(ctx, "notify", err)
@@ -53,7 +54,7 @@ func (c *Client) Wants(ctx context.Context) (Wants, error) {
 	if c.err != nil {
 		return Wants{}, c.fail(ctx, "arenas", c.err)
 	}
-	res, err := c.history.Arenas(ctx, connect.NewRequest(&realv1.ArenasRequest{}))
+	res, err := c.history.Arenas(ctx, connect.NewRequest(&realv1.ArenasRequest{HistoryId: c.historyID}))
 	if err != nil {
 		return Wants{}, c.fail(ctx, "arenas", err)
 	}
@@ -74,6 +75,7 @@ func (c *Client) Report(ctx context.Context, r Report) error {
 	if err != nil {
 		return c.fail(ctx, "report", err)
 	}
+	req.HistoryId = c.historyID
 	if _, err := c.history.Report(ctx, connect.NewRequest(req)); err != nil {
 		return c.fail(ctx, "report", err)
 	}

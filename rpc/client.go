@@ -39,6 +39,7 @@ type Client struct {
 	transport *http.Transport
 	history   realv1connect.HistoryServiceClient
 	store     realv1connect.StoreServiceClient
+	historyID string // sent with Arenas, Notify and Report (SetHistoryID)
 }
 
 // NewClient makes a client for p that authenticates with key. It does not

@@ -54,6 +54,9 @@ func checkPull(p *Pull) error {
 	if p.Wait < 0 || p.Wait > MaxPullWait {
 		return fmt.Errorf("%w: pull: wait %s, at most %s", ErrInvalid, p.Wait, MaxPullWait)
 	}
+	if err := CheckHistoryID(p.HistoryID); err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
 	if p.ReportProgress == 0 && p.ReportAfter != 0 {
 		return fmt.Errorf("%w: pull: report_after %d without a report in progress", ErrInvalid, p.ReportAfter)
 	}
@@ -65,7 +68,8 @@ func encodePull(p *Pull) (*realv1.PullRequest, error) {
 		return nil, err
 	}
 	return &realv1.PullRequest{Arenas: p.Arenas, Progress: p.Progress, CatchUp: p.CatchUp,
-		ReportAfter: p.ReportAfter, ReportProgress: p.ReportProgress, WaitMs: uint32(p.Wait / time.Millisecond)}, nil
+		ReportAfter: p.ReportAfter, ReportProgress: p.ReportProgress, WaitMs: uint32(p.Wait / time.Millisecond),
+		HistoryId: p.HistoryID}, nil
 }
 
 func decodePull(req *realv1.PullRequest) (Pull, error) {
@@ -74,13 +78,16 @@ func decodePull(req *realv1.PullRequest) (Pull, error) {
 	}
 	p := Pull{Arenas: req.GetArenas(), Progress: req.GetProgress(), CatchUp: req.GetCatchUp(),
 		ReportAfter: req.GetReportAfter(), ReportProgress: req.GetReportProgress(),
-		Wait: time.Duration(req.GetWaitMs()) * time.Millisecond}
+		Wait: time.Duration(req.GetWaitMs()) * time.Millisecond, HistoryID: req.GetHistoryId()}
 	return p, checkPull(&p)
 }
 
 // checkPullReply validates a pull reply (either side): a report part, or a
 // batch whose entries lie at or below Through.
 func checkPullReply(r *PullReply, now time.Time) error {
+	if err := CheckHistoryID(r.HistoryID); err != nil {
+		return fmt.Errorf("pull reply: %w", err)
+	}
 	if r.Report != nil {
 		if len(r.Entries) != 0 || r.Through != 0 {
 			return fmt.Errorf("%w: pull reply: both a report and entries", ErrInvalid)
@@ -100,7 +107,7 @@ func encodePullReply(r *PullReply, now time.Time) (*realv1.PullResponse, error) 
 	if err := checkPullReply(r, now); err != nil {
 		return nil, err
 	}
-	res := &realv1.PullResponse{Pushing: r.Pushing, Through: r.Through}
+	res := &realv1.PullResponse{Pushing: r.Pushing, Through: r.Through, HistoryId: r.HistoryID}
 	if r.Report != nil {
 		rep, err := encodeReport(r.Report, now)
 		if err != nil {
@@ -115,7 +122,7 @@ func encodePullReply(r *PullReply, now time.Time) (*realv1.PullResponse, error) 
 }
 
 func decodePullReply(res *realv1.PullResponse, now time.Time) (PullReply, error) {
-	r := PullReply{Pushing: res.GetPushing(), Through: res.GetThrough()}
+	r := PullReply{Pushing: res.GetPushing(), Through: res.GetThrough(), HistoryID: res.GetHistoryId()}
 	if res.Report != nil {
 		rep, err := decodeReport(res.Report, now)
 		if err != nil {

@@ -117,15 +117,17 @@ type Pull struct {
 	ReportAfter    uint64        // a report in progress: last index received
 	ReportProgress uint64        // a report in progress: what it stands for (0: none)
 	Wait           time.Duration // how long the callee may wait for news, at most MaxPullWait
+	HistoryID      string        // the callee's history id Progress stands for ("": none known)
 }
 
 // PullReply is the callee's next step: Pushing (it calls the caller itself),
 // a part of a report, or entries through an index.
 type PullReply struct {
-	Pushing bool
-	Report  *Report
-	Entries []history.Entry
-	Through uint64
+	Pushing   bool
+	Report    *Report
+	Entries   []history.Entry
+	Through   uint64
+	HistoryID string // the callee's history id (see CheckHistoryID)
 }
 
 // Source is implemented by a History that serves Pull.

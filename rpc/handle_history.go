@@ -19,8 +19,12 @@ type historyHandler struct {
 	log *requestLog
 }
 
-func (h *historyHandler) Arenas(ctx context.Context, _ *connect.Request[realv1.ArenasRequest]) (*connect.Response[realv1.ArenasResponse], error) {
+func (h *historyHandler) Arenas(ctx context.Context, req *connect.Request[realv1.ArenasRequest]) (*connect.Response[realv1.ArenasResponse], error) {
 	peer := peerFrom(ctx)
+	ctx, err := callerHistory(ctx, req.Msg.GetHistoryId())
+	if err != nil {
+		return nil, h.log.failed("arenas", peer, err)
+	}
 	arenas, progress, err := h.h.Arenas(ctx, peer)
 	if err != nil {
 		return nil, h.log.failed("arenas", peer, err)
@@ -36,6 +40,10 @@ func (h *historyHandler) Arenas(ctx context.Context, _ *connect.Request[realv1.A
 
 func (h *historyHandler) Notify(ctx context.Context, req *connect.Request[realv1.NotifyRequest]) (*connect.Response[realv1.NotifyResponse], error) {
 	peer := peerFrom(ctx)
+	ctx, err := callerHistory(ctx, req.Msg.GetHistoryId())
+	if err != nil {
+		return nil, h.log.failed("notify", peer, err)
+	}
 	batch, err := decodeBatch(req.Msg, time.Now())
 	if err != nil {
 		return nil, h.log.failed("notify", peer, err)
@@ -99,6 +107,10 @@ func (h *historyHandler) Report(ctx context.Context, req *connect.Request[realv1
 	if !ok {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("this peer takes no full reports"))
 	}
+	ctx, err := callerHistory(ctx, req.Msg.GetHistoryId())
+	if err != nil {
+		return nil, h.log.failed("report", peer, err)
+	}
 	r, err := decodeReport(req.Msg, time.Now())
 	if err != nil {
 		return nil, h.log.failed("report", peer, err)
@@ -128,4 +140,13 @@ func (h *historyHandler) Pull(ctx context.Context, req *connect.Request[realv1.P
 		return nil, h.log.failed("pull", peer, fmt.Errorf("reply: %w", err))
 	}
 	return connect.NewResponse(res), nil
+}
+
+// callerHistory checks the history id a request carries and puts it in ctx
+// (CallerHistoryID).
+func callerHistory(ctx context.Context, id string) (context.Context, error) {
+	if err := CheckHistoryID(id); err != nil {
+		return ctx, err
+	}
+	return withCallerHistoryID(ctx, id), nil
 }

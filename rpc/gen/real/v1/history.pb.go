@@ -22,7 +22,13 @@ const (
 )
 
 type ArenasRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's history id: a random id its store drew when its history
+	// began (lowercase hex, at most 64 characters; empty from peers that
+	// predate it). A store that starts over gets another one, so a progress
+	// the callee recorded under another id stands for nothing: the callee
+	// then answers progress 0 and catch_up.
+	HistoryId     string `protobuf:"bytes,1,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -55,6 +61,13 @@ func (x *ArenasRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ArenasRequest.ProtoReflect.Descriptor instead.
 func (*ArenasRequest) Descriptor() ([]byte, []int) {
 	return file_real_v1_history_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ArenasRequest) GetHistoryId() string {
+	if x != nil {
+		return x.HistoryId
+	}
+	return ""
 }
 
 type ArenasResponse struct {
@@ -127,6 +140,10 @@ type NotifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 10,000 notifications, indexes strictly increasing.
 	Notifications []*Notification `protobuf:"bytes,1,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// The caller's history id (see ArenasRequest). A batch of another
+	// history than the callee's progress stands for is refused
+	// (FailedPrecondition): the caller asks Arenas again.
+	HistoryId     string `protobuf:"bytes,2,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -166,6 +183,13 @@ func (x *NotifyRequest) GetNotifications() []*Notification {
 		return x.Notifications
 	}
 	return nil
+}
+
+func (x *NotifyRequest) GetHistoryId() string {
+	if x != nil {
+		return x.HistoryId
+	}
+	return ""
 }
 
 type NotifyResponse struct {
@@ -225,7 +249,10 @@ type ReportRequest struct {
 	End bool `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
 	// The last history index the report stands for (with begin, to announce
 	// it; with end, to apply it).
-	Progress      uint64 `protobuf:"varint,4,opt,name=progress,proto3" json:"progress,omitempty"`
+	Progress uint64 `protobuf:"varint,4,opt,name=progress,proto3" json:"progress,omitempty"`
+	// The caller's history id (see ArenasRequest): with end, the callee's
+	// progress stands for this history from then on.
+	HistoryId     string `protobuf:"bytes,5,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -288,6 +315,13 @@ func (x *ReportRequest) GetProgress() uint64 {
 	return 0
 }
 
+func (x *ReportRequest) GetHistoryId() string {
+	if x != nil {
+		return x.HistoryId
+	}
+	return ""
+}
+
 type ReportResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -338,7 +372,11 @@ type PullRequest struct {
 	ReportAfter    uint64 `protobuf:"varint,4,opt,name=report_after,json=reportAfter,proto3" json:"report_after,omitempty"`
 	ReportProgress uint64 `protobuf:"varint,5,opt,name=report_progress,json=reportProgress,proto3" json:"report_progress,omitempty"`
 	// How long the callee may wait for new history, at most 30,000.
-	WaitMs        uint32 `protobuf:"varint,6,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	WaitMs uint32 `protobuf:"varint,6,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// The callee's history id that `progress` stands for, as the caller last
+	// got it in a PullResponse (empty: none recorded, or an older caller). If
+	// it is not the callee's id, the callee answers with a full report.
+	HistoryId     string `protobuf:"bytes,7,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,6 +453,13 @@ func (x *PullRequest) GetWaitMs() uint32 {
 	return 0
 }
 
+func (x *PullRequest) GetHistoryId() string {
+	if x != nil {
+		return x.HistoryId
+	}
+	return ""
+}
+
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The callee sends its history to the caller itself: stop pulling a while.
@@ -425,7 +470,9 @@ type PullResponse struct {
 	Notifications []*Notification `protobuf:"bytes,3,rep,name=notifications,proto3" json:"notifications,omitempty"`
 	// ... and the index of the last entry they stand for: the caller's
 	// progress after applying them (entries of unwanted arenas are skipped).
-	Through       uint64 `protobuf:"varint,4,opt,name=through,proto3" json:"through,omitempty"`
+	Through uint64 `protobuf:"varint,4,opt,name=through,proto3" json:"through,omitempty"`
+	// The callee's history id (see ArenasRequest).
+	HistoryId     string `protobuf:"bytes,5,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,38 +535,55 @@ func (x *PullResponse) GetThrough() uint64 {
 	return 0
 }
 
+func (x *PullResponse) GetHistoryId() string {
+	if x != nil {
+		return x.HistoryId
+	}
+	return ""
+}
+
 var File_real_v1_history_proto protoreflect.FileDescriptor
 
 const file_real_v1_history_proto_rawDesc = "" +
 	"\n" +
-	"\x15real/v1/history.proto\x12\areal.v1\x1a\x1areal/v1/notification.proto\"\x0f\n" +
-	"\rArenasRequest\"_\n" +
+	"\x15real/v1/history.proto\x12\areal.v1\x1a\x1areal/v1/notification.proto\".\n" +
+	"\rArenasRequest\x12\x1d\n" +
+	"\n" +
+	"history_id\x18\x01 \x01(\tR\thistoryId\"_\n" +
 	"\x0eArenasResponse\x12\x16\n" +
 	"\x06arenas\x18\x01 \x03(\tR\x06arenas\x12\x1a\n" +
 	"\bprogress\x18\x02 \x01(\x04R\bprogress\x12\x19\n" +
-	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\"L\n" +
+	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\"k\n" +
 	"\rNotifyRequest\x12;\n" +
-	"\rnotifications\x18\x01 \x03(\v2\x15.real.v1.NotificationR\rnotifications\",\n" +
+	"\rnotifications\x18\x01 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x1d\n" +
+	"\n" +
+	"history_id\x18\x02 \x01(\tR\thistoryId\",\n" +
 	"\x0eNotifyResponse\x12\x1a\n" +
-	"\bprogress\x18\x01 \x01(\x04R\bprogress\"\x90\x01\n" +
+	"\bprogress\x18\x01 \x01(\x04R\bprogress\"\xaf\x01\n" +
 	"\rReportRequest\x12\x14\n" +
 	"\x05begin\x18\x01 \x01(\bR\x05begin\x12;\n" +
 	"\rnotifications\x18\x02 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x10\n" +
 	"\x03end\x18\x03 \x01(\bR\x03end\x12\x1a\n" +
-	"\bprogress\x18\x04 \x01(\x04R\bprogress\"\x10\n" +
-	"\x0eReportResponse\"\xc1\x01\n" +
+	"\bprogress\x18\x04 \x01(\x04R\bprogress\x12\x1d\n" +
+	"\n" +
+	"history_id\x18\x05 \x01(\tR\thistoryId\"\x10\n" +
+	"\x0eReportResponse\"\xe0\x01\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06arenas\x18\x01 \x03(\tR\x06arenas\x12\x1a\n" +
 	"\bprogress\x18\x02 \x01(\x04R\bprogress\x12\x19\n" +
 	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\x12!\n" +
 	"\freport_after\x18\x04 \x01(\x04R\vreportAfter\x12'\n" +
 	"\x0freport_progress\x18\x05 \x01(\x04R\x0ereportProgress\x12\x17\n" +
-	"\await_ms\x18\x06 \x01(\rR\x06waitMs\"\xaf\x01\n" +
+	"\await_ms\x18\x06 \x01(\rR\x06waitMs\x12\x1d\n" +
+	"\n" +
+	"history_id\x18\a \x01(\tR\thistoryId\"\xce\x01\n" +
 	"\fPullResponse\x12\x18\n" +
 	"\apushing\x18\x01 \x01(\bR\apushing\x12.\n" +
 	"\x06report\x18\x02 \x01(\v2\x16.real.v1.ReportRequestR\x06report\x12;\n" +
 	"\rnotifications\x18\x03 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x18\n" +
-	"\athrough\x18\x04 \x01(\x04R\athrough2\xf6\x01\n" +
+	"\athrough\x18\x04 \x01(\x04R\athrough\x12\x1d\n" +
+	"\n" +
+	"history_id\x18\x05 \x01(\tR\thistoryId2\xf6\x01\n" +
 	"\x0eHistoryService\x129\n" +
 	"\x06Arenas\x12\x16.real.v1.ArenasRequest\x1a\x17.real.v1.ArenasResponse\x129\n" +
 	"\x06Notify\x12\x16.real.v1.NotifyRequest\x1a\x17.real.v1.NotifyResponse\x129\n" +
