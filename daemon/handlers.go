@@ -55,6 +55,10 @@ func (f fetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Ha
 	if !ok {
 		return 0, fmt.Errorf("%w: peer %s has no address to read from", rpc.ErrUnavailable, peer)
 	}
+	// Each reply message restarts the Unreal's FetchTimeout (an idle
+	// bound), so a slow but steady peer is not cut off mid-chunk.
+	fctx := ctx
+	ctx = rpc.WithProgress(ctx, func(n int) { unreal.Progress(fctx, n) })
 	return c.ReadAt(ctx, arena, path, b, p, off)
 }
 
