@@ -1,6 +1,8 @@
 package index
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 
@@ -50,4 +52,50 @@ func unpackRow(p []byte, r *Row) error {
 	r.Blob = h
 	r.Origin = string(p[packedHead+n:])
 	return nil
+}
+
+// Disagreement is an index row whose packed copy (what catch-up reads)
+// says something else than its columns (what lookups read).
+type Disagreement struct {
+	Arena, Path string
+	Detail      string
+}
+
+// CheckPacked lists the rows whose packed copy disagrees with their
+// columns: only a damaged database (or a hand edit) has any.
+func (ix *Index) CheckPacked(ctx context.Context) ([]Disagreement, error) {
+	rows, err := ix.db.QueryContext(ctx, `SELECT `+rowCols+`, packed FROM index_entry ORDER BY arena, key`)
+	if err != nil {
+		return nil, fmt.Errorf("index check packed: %w", err)
+	}
+	defer rows.Close()
+	var out []Disagreement
+	for rows.Next() {
+		var r Row
+		var mt, ct, ino int64
+		var b, packed []byte
+		var opaque int
+		if err := rows.Scan(&r.Arena, &r.Path, &r.Kind, &r.Size, &mt, &ct, &ino, &b, &r.Origin, &opaque, &packed); err != nil {
+			return nil, fmt.Errorf("index check packed: %w", err)
+		}
+		r.Mtime, r.Ctime, r.Inode, r.Opaque = fromNanos(mt), fromNanos(ct), uint64(ino), opaque != 0
+		var err error
+		if r.Blob, err = blob.FromBytes(b); err != nil {
+			out = append(out, Disagreement{r.Arena, r.Path, err.Error()})
+			continue
+		}
+		var p Row
+		if err := unpackRow(packed, &p); err != nil {
+			out = append(out, Disagreement{r.Arena, r.Path, err.Error()})
+			continue
+		}
+		p.Arena, p.Path = r.Arena, r.Path
+		if !bytes.Equal(packRow(p), packRow(r)) {
+			out = append(out, Disagreement{r.Arena, r.Path, fmt.Sprintf("packed copy %+v, columns %+v", p, r)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("index check packed: %w", err)
+	}
+	return out, nil
 }

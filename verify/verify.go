@@ -178,11 +178,24 @@ func checkIndex(ctx context.Context, db *sql.DB, upper string, arenas []string, 
 	if err != nil {
 		return err
 	}
+	bad, err := ix.CheckPacked(ctx)
+	if err != nil {
+		return err
+	}
+	badIn := map[string]bool{}
+	for _, d := range bad {
+		add(CodeBadRow, d.Arena+"/"+d.Path, "index row disagrees with its packed copy: "+d.Detail)
+		badIn[d.Arena] = true
+	}
 	for _, a := range arenas {
 		rows := map[string]index.Row{}
+		complete := true
 		for r, err := range ix.All(ctx, a, "") {
 			if err != nil {
-				add(CodeBadRow, a, err.Error())
+				if !badIn[a] { // else named above, row by row
+					add(CodeBadRow, a, err.Error()+" (the rows after it are not checked)")
+				}
+				complete = false
 				break
 			}
 			rows[r.Path] = r
@@ -204,6 +217,9 @@ func checkIndex(ctx context.Context, db *sql.DB, upper string, arenas []string, 
 					add(CodeIndexDiffer, p, fmt.Sprintf("index says blob %s, the upper file hashes to %s (same size and mtime)", r.Blob, h))
 				}
 			}
+		}
+		if !complete {
+			continue // what the index could not list is not "unindexed"
 		}
 		root := filepath.Join(upper, a)
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {

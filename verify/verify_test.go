@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,36 @@ func TestCorruptDatabase(t *testing.T) {
 	fs, err := Store(context.Background(), dir)
 	if err == nil && (len(fs) == 0 || fs[0].Code != CodeDBIntegrity) {
 		t.Fatalf("corrupt database: findings %v, err %v", fs, err)
+	}
+}
+
+// TestRowDisagreesWithPackedCopy: a row whose columns and packed copy (what
+// catch-up reads) tell different sizes is named as a bad row, and so is one
+// whose packed copy cannot be decoded; the other rows are not.
+func TestRowDisagreesWithPackedCopy(t *testing.T) {
+	dir := store(t, map[string]string{"sized": "1", "garbled": "22", "ok": "333"})
+	db, err := sqlitedb.Open(filepath.Join(dir, "real.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE index_entry SET size = size + 1 WHERE path = 'sized'`,
+		`UPDATE index_entry SET packed = x'0102' WHERE path = 'garbled'`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	got := codes(t, dir)
+	want := map[string]bool{CodeBadRow + " sized": true, CodeBadRow + " garbled": true}
+	for _, c := range got {
+		if strings.HasSuffix(c, " ok") {
+			t.Errorf("intact row flagged: %v", got)
+		}
+		delete(want, c)
+	}
+	if len(want) != 0 {
+		t.Errorf("findings %v, missing %v", got, want)
 	}
 }
