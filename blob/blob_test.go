@@ -55,3 +55,20 @@ func BenchmarkHashStream(b *testing.B) {
 		h.Sum()
 	}
 }
+
+// TestHasherPieces: a Write longer than a piece, or not a multiple of it,
+// hashes the same as the whole content at once.
+func TestHasherPieces(t *testing.T) {
+	data := make([]byte, 3*writePiece+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, split := range []int{0, 1, writePiece - 1, writePiece, writePiece + 1, len(data)} {
+		h := NewHasher()
+		h.Write(data[:split])
+		h.Write(data[split:])
+		if got := h.Sum(); got != Of(data) {
+			t.Errorf("split at %d: %v, want %v", split, got, Of(data))
+		}
+	}
+}
