@@ -255,11 +255,15 @@ func (s *syncer) walkScope(dir string) error {
 
 func (s *syncer) rootState() (dirState, error) {
 	st := dirState{lower: s.arena}
-	f, _, exists, err := s.dirFacts("")
+	f, isDir, exists, err := s.dirFacts("")
 	if err != nil {
 		return st, err
 	}
-	if exists && f != nil && f.opaque {
+	// An opaque arena dir hides the lower arena; so does a non-directory
+	// at the arena root: the whiteout overlay leaves when the whole arena
+	// is deleted through the mount (rm -rf MOUNT/arena). Every remote file
+	// of the arena is then deleted here, not shown again.
+	if exists && (!isDir || f.opaque) {
 		st = dirState{hiding: true}
 	}
 	return st, nil
