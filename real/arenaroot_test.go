@@ -19,4 +19,12 @@ func TestDecodeWholeArenaDeletedThroughMount(t *testing.T) {
 	e.eventuallyFinal(unlink("A", "mine", h("mine")), unlink("A", "r", rh("r")), unlink("A", "dir/one", rh("dir/one")),
 		unlink("A", "dir/sub/two", rh("dir/sub/two")), unlink("A", "other/three", rh("other/three")))
 	e.restartQuiet()
+	// The arena made again: the remote files stay deleted, new ones are Linked.
+	must(t, os.Mkdir(m("A"), 0o755))
+	write(t, m("A/r"), "new r")
+	e.eventually(link("A", "r", h("new r"), blob.Hash{}))
+	if _, err := os.Stat(m("A/dir/one")); !os.IsNotExist(err) {
+		t.Fatalf("remote dir/one shows through the recreated arena: %v", err)
+	}
+	e.restartQuiet()
 }
