@@ -118,7 +118,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 	for _, a := range w.Arenas {
 		want[a] = true
 	}
-	report, rp, after, err := s.src.start(ctx, s.peer.name, w.CatchUp, w.Progress)
+	report, rp, after, err := s.src.start(ctx, s.peer.name, w.Arenas, w.CatchUp, w.Progress)
 	if err != nil {
 		return true, err
 	}
@@ -131,7 +131,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
 			return true, err
 		}
-		if err := s.src.setResume(ctx, s.peer.name, has, after); err != nil {
+		if err := s.src.setResume(ctx, s.peer.name, w.Arenas, has, after); err != nil {
 			return true, err
 		}
 	}
@@ -190,7 +190,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 		if err := s.ix.SetAcked(ctx, s.peer.name, after); err != nil {
 			return true, err
 		}
-		if err := s.src.setResume(ctx, s.peer.name, has, after); err != nil {
+		if err := s.src.setResume(ctx, s.peer.name, w.Arenas, has, after); err != nil {
 			return true, err
 		}
 	}
@@ -201,7 +201,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 // and it is applying them), or until deadline; it returns the last answer.
 func (s *sender) awaitPulled(ctx context.Context, w rpc.Wants, pulled uint64, deadline time.Time) (rpc.Wants, error) {
 	for time.Now().Before(deadline) {
-		if _, at, err := s.src.resumeAt(ctx, s.peer.name, w.Progress); err != nil {
+		if _, at, err := s.src.resumeAt(ctx, s.peer.name, w.Arenas, w.Progress); err != nil {
 			return w, err
 		} else if at >= pulled {
 			break

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,10 +92,10 @@ func (s *source) needsReport(ctx context.Context, asked bool, progress uint64) (
 // resume (progress, or later when the entries after it were none of the
 // peer's arenas: daemon_resume), which is then recorded as the peer's
 // acknowledgement (so that trimming never passes it).
-func (s *source) start(ctx context.Context, peer string, asked bool, progress uint64) (report bool, rp, resume uint64, err error) {
+func (s *source) start(ctx context.Context, peer string, arenas []string, asked bool, progress uint64) (report bool, rp, resume uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if _, resume, err = s.resumeAt(ctx, peer, progress); err != nil {
+	if _, resume, err = s.resumeAt(ctx, peer, arenas, progress); err != nil {
 		return false, 0, 0, err
 	}
 	if report, err = s.needsReport(ctx, asked, resume); err != nil || report {
@@ -110,15 +111,28 @@ func (s *source) start(ctx context.Context, peer string, asked bool, progress ui
 // progress as the peer keeps it (base) and the index of our history after
 // which it needs entries (resume, at least progress). progress may be
 // either end of the recorded pair (a puller goes on from the Through of our
-// last reply).
-func (s *source) resumeAt(ctx context.Context, peer string, progress uint64) (base, resume uint64, err error) {
+// last reply). The record holds only while the peer wants no arena it did
+// not want when it was written (arenas: what it wants now).
+func (s *source) resumeAt(ctx context.Context, peer string, arenas []string, progress uint64) (base, resume uint64, err error) {
 	var p, t int64
-	err = s.db.QueryRowContext(ctx, `SELECT progress, through FROM daemon_resume WHERE peer = ?`, peer).Scan(&p, &t)
+	var had string
+	err = s.db.QueryRowContext(ctx, `SELECT progress, through, arenas FROM daemon_resume WHERE peer = ?`, peer).Scan(&p, &t, &had)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return progress, progress, nil
 	case err != nil:
 		return 0, 0, fmt.Errorf("resume point of %s: %w", peer, err)
+	}
+	var took []string
+	if had != "" {
+		if err := json.Unmarshal([]byte(had), &took); err != nil {
+			return 0, 0, fmt.Errorf("resume point of %s: arenas %q: %w", peer, had, err)
+		}
+	}
+	for _, a := range arenas {
+		if !slices.Contains(took, a) { // a new arena: entries of it after progress were never sent
+			return progress, progress, nil
+		}
 	}
 	if (uint64(p) == progress || uint64(t) == progress) && t >= p {
 		return uint64(p), max(progress, uint64(t)), nil
@@ -127,11 +141,15 @@ func (s *source) resumeAt(ctx context.Context, peer string, progress uint64) (ba
 }
 
 // setResume records that the peer, at progress, has everything of our
-// history it wants through through.
-func (s *source) setResume(ctx context.Context, peer string, progress, through uint64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO daemon_resume (peer, progress, through) VALUES (?, ?, ?)
-		ON CONFLICT (peer) DO UPDATE SET progress = excluded.progress, through = excluded.through`,
-		peer, int64(progress), int64(max(progress, through)))
+// history it wants (arenas) through through.
+func (s *source) setResume(ctx context.Context, peer string, arenas []string, progress, through uint64) error {
+	took, err := json.Marshal(arenas)
+	if err != nil {
+		return fmt.Errorf("record resume point of %s: %w", peer, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO daemon_resume (peer, progress, through, arenas) VALUES (?, ?, ?, ?)
+		ON CONFLICT (peer) DO UPDATE SET progress = excluded.progress, through = excluded.through, arenas = excluded.arenas`,
+		peer, int64(progress), int64(max(progress, through)), string(took))
 	if err != nil {
 		return fmt.Errorf("record resume point of %s: %w", peer, err)
 	}
@@ -355,7 +373,7 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 		if err != nil {
 			return rpc.PullReply{}, err
 		}
-		_, at, err := s.resumeAt(ctx, peer, p.Progress)
+		_, at, err := s.resumeAt(ctx, peer, p.Arenas, p.Progress)
 		if err != nil {
 			return rpc.PullReply{}, err
 		}
@@ -367,16 +385,16 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 	if p.ReportProgress != 0 { // a report in progress
 		return s.pullReport(ctx, ps, p.Arenas, p.ReportAfter, false, p.ReportProgress)
 	}
-	base, _, err := s.resumeAt(ctx, peer, p.Progress)
+	base, _, err := s.resumeAt(ctx, peer, p.Arenas, p.Progress)
 	if err != nil {
 		return rpc.PullReply{}, err
 	}
-	report, rp, resume, err := s.start(ctx, peer, p.CatchUp, p.Progress)
+	report, rp, resume, err := s.start(ctx, peer, p.Arenas, p.CatchUp, p.Progress)
 	if err != nil {
 		return rpc.PullReply{}, err
 	}
 	if report {
-		if err := s.setResume(ctx, peer, rp, rp); err != nil {
+		if err := s.setResume(ctx, peer, p.Arenas, rp, rp); err != nil {
 			return rpc.PullReply{}, err
 		}
 		return s.pullReport(ctx, ps, p.Arenas, 0, true, rp)
@@ -404,7 +422,7 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 			if !ps.handOut(reply.Through) { // our sender came up meanwhile: it sends these
 				return rpc.PullReply{Pushing: true}, nil
 			}
-			if err := s.setResume(ctx, peer, has, reply.Through); err != nil {
+			if err := s.setResume(ctx, peer, p.Arenas, has, reply.Through); err != nil {
 				return rpc.PullReply{}, err
 			}
 			ps.sent.Add(uint64(len(reply.Entries)))
