@@ -228,8 +228,20 @@ func (h *handle) plan(first, last int64) ([]*chunk, error) {
 		// for (a read that began past the start): the content will not be
 		// seen in order, and waiting for it would keep every chunk
 		// fetched from then on. A chunk asked for but still being
-		// hashed is no reason: the hashing merely lags.
-		if _, asked := h.chunks[h.hashed]; !forward || !asked {
+		// hashed is no reason: the hashing merely lags. A chunk whose
+		// fetch failed is not being hashed: only a read of it fetches it
+		// again, and the reader went on past it (a read-ahead that failed
+		// and was skipped), so the hashing would stay stuck at it and
+		// every chunk from there on would be kept.
+		c, asked := h.chunks[h.hashed]
+		if asked {
+			select {
+			case <-c.done:
+				asked = c.err == nil
+			default:
+			}
+		}
+		if !forward || !asked {
 			h.giveUpHash()
 		}
 	}

@@ -578,3 +578,53 @@ func TestReadVerifiesAfterRetry(t *testing.T) {
 		t.Fatalf("read of a corrupt file after a retried chunk: %d bytes, %v; want EIO at the end (past the retried chunk)", len(got), err)
 	}
 }
+
+// A read-ahead chunk whose fetch failed (the peer was away for a moment)
+// and that the reader then skips (it reads on forward past it: a player
+// seeking ahead, a parser skipping a section) leaves the in-order hashing
+// stuck at it for good: the handle must give the verification up rather
+// than keep every chunk fetched from then on (an open file holds about the
+// read-ahead, not the file).
+func TestReadSkippedFailedChunkKeepsMemoryBounded(t *testing.T) {
+	const nchunk = 24
+	c := newCache(t)
+	data := randomData(t, nchunk*chunkSize)
+	f := newTestFetcher(data)
+	var fetched, freed atomic.Int64
+	var failedOnce atomic.Bool
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		if call.off == chunkSize && failedOnce.CompareAndSwap(false, true) {
+			return 0, errors.New("connection reset"), true
+		}
+		fetched.Add(1)
+		runtime.AddCleanup(&p[0], func(struct{}) { freed.Add(1) }, struct{}{})
+		return 0, nil, false
+	}
+	mustApply(t, c, "alice", linkData(1, "big.bin", data))
+	dir := mountWith(t, c, f, Options{})
+	fd := openDoc(t, dir, "big.bin")
+	buf := make([]byte, 128<<10)
+	if _, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, data[:len(buf)]) {
+		t.Fatalf("first read: %v, or wrong bytes", err)
+	}
+	// Wait until the read-ahead of chunk 1 has failed.
+	eventually(t, 10*time.Second, "read-ahead of chunk 1 failed", func() error {
+		if !failedOnce.Load() {
+			return errors.New("chunk 1 not fetched yet")
+		}
+		return nil
+	})
+	for i := int64(2); i < nchunk; i++ {
+		if _, err := fd.ReadAt(buf, i*chunkSize); err != nil || !bytes.Equal(buf, data[i*chunkSize:i*chunkSize+int64(len(buf))]) {
+			t.Fatalf("read at chunk %d: %v, or wrong bytes", i, err)
+		}
+	}
+	const most = 16<<20/chunkSize + 4
+	eventually(t, 10*time.Second, "chunks of an open file freed", func() error {
+		runtime.GC()
+		if live := fetched.Load() - freed.Load(); live > most {
+			return fmt.Errorf("%d of %d fetched chunks still held by the open file, want at most %d", live, fetched.Load(), most)
+		}
+		return nil
+	})
+}
