@@ -187,6 +187,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := recv.forgetArenas(ctx); err != nil {
 		return err
 	}
+	forgotten, err := recv.forgetPeers(ctx)
+	if err != nil {
+		return err
+	}
 	var srv *rpc.Server
 	if cfg.Listen != "" {
 		srv, err = rpc.NewServer(rpc.ServerConfig{
@@ -240,6 +244,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		return fmt.Errorf("catch-up: %w", err)
 	}
+	recv.remoteChanged(ctx, "", forgotten) // local modifications over the forgotten peers' files
 
 	ctl, err := rpc.ListenControl(filepath.Join(store, rpc.ControlName),
 		&control{name: cfg.Name, arenas: arenas, started: time.Now(), ix: ix, cache: cache, src: src, peers: states, order: cfg.Peers},

@@ -132,6 +132,52 @@ func (r *receiver) forgetArenas(ctx context.Context) error {
 	return nil
 }
 
+// forgetPeers takes out of the Unreal the files of every source peer no
+// longer configured (removed from real.toml, or renamed): nothing can read
+// them any more. The conversation state kept about it goes too, so a peer
+// added back under that name starts from nothing on both sides. It returns
+// the changes, for remoteChanged once the local side runs.
+func (r *receiver) forgetPeers(ctx context.Context) ([]history.Entry, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT peer FROM unreal_progress UNION SELECT peer FROM unreal_catchup_open
+		UNION SELECT peer FROM daemon_resume`)
+	if err != nil {
+		return nil, fmt.Errorf("peers of the Unreal: %w", err)
+	}
+	var gone []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("peers of the Unreal: %w", err)
+		}
+		if _, ok := r.peers[p]; !ok {
+			gone = append(gone, p)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("peers of the Unreal: %w", err)
+	}
+	var changes []history.Entry
+	for _, p := range gone {
+		res, err := r.cache.Replace(ctx, p, nil, 0)
+		if err != nil {
+			return nil, fmt.Errorf("forget peer %s: %w", p, err)
+		}
+		changes = append(changes, res.Changes...)
+		for _, q := range []string{`DELETE FROM daemon_peer_arenas WHERE peer = ?`,
+			`DELETE FROM daemon_peer_history WHERE peer = ?`, `DELETE FROM daemon_resume WHERE peer = ?`} {
+			if _, err := r.db.ExecContext(ctx, q, p); err != nil {
+				return nil, fmt.Errorf("forget peer %s: %w", p, err)
+			}
+		}
+		if res.Removed > 0 { // (its progress stays, at 0: no log at every start)
+			r.log.Info("peer no longer configured: its files left the Unreal", "peer", p, "removed", res.Removed)
+		}
+	}
+	return changes, nil
+}
+
 // recordArenas notes that the peer's progress stands for every configured arena.
 func (r *receiver) recordArenas(ctx context.Context, peer string) error {
 	tx, err := r.db.BeginTx(ctx, nil)
