@@ -291,3 +291,25 @@ func (ix *Index) ByOrigin(ctx context.Context, origin string) ([]Row, error) {
 	}
 	return out, nil
 }
+
+// Redirected returns the directory rows with an overlay redirect (kind
+// Dir, Origin set), in arena and tree order.
+func (ix *Index) Redirected(ctx context.Context) ([]Row, error) {
+	rows, err := ix.q.Query(ctx, `SELECT `+rowCols+` FROM index_entry WHERE kind = 4 AND origin != '' ORDER BY arena, key`)
+	if err != nil {
+		return nil, fmt.Errorf("index redirected dirs: %w", err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("index redirected dirs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("index redirected dirs: %w", err)
+	}
+	return out, nil
+}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/realsync/real/history"
 	"github.com/realsync/real/index"
+	"github.com/realsync/real/tree"
 )
 
 // RemoteChanged tells the Real that a peer's notification e was applied to
@@ -58,13 +61,84 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 	if err := r.followRenamed(ctx, e, shown, &cs); err != nil {
 		return err
 	}
-	if cs.Empty() {
+	if !cs.Empty() {
+		if _, err := r.ix.Commit(ctx, cs); err != nil {
+			return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+		}
+	}
+	return r.followRedirectedDirs(ctx, e)
+}
+
+// followRedirectedDirs re-decodes the local dirs renamed from a lower dir
+// that holds e's path (an overlay redirect names it): the merged view shows
+// the change at their paths at once, so what those paths show changed and
+// is recorded (Link of the new blob, Unlink, Link of a new file), as a pass
+// over them would at the next start. Without it a peer's edit of a file in
+// a dir renamed here was shown at the new path with no Link there, and the
+// peers were told (and asked to fetch) the old blob.
+func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) error {
+	dirs, err := r.ix.Redirected(ctx)
+	if err != nil || len(dirs) == 0 {
+		return err
+	}
+	changed := tree.Join(e.Arena, e.Path)
+	// The lower dir each redirected dir shows: its redirect resolved
+	// against its parent's lower dir (natural, or an enclosing redirected
+	// dir's, in tree order before it).
+	lowerOf := map[string]string{} // "arena/path" of a redirected dir -> its lower dir
+	parentLower := func(arena, p string) string {
+		for dir := parentPath(p); ; dir = parentPath(dir) {
+			if dir == "" {
+				return tree.Join(arena, parentRest(p, ""))
+			}
+			if l, ok := lowerOf[tree.Join(arena, dir)]; ok {
+				return tree.Join(l, parentRest(p, dir))
+			}
+		}
+	}
+	var scopes []scope
+	for _, d := range dirs {
+		lower, err := parseRedirect(d.Origin, parentLower(d.Arena, d.Path))
+		if err != nil {
+			continue // ignored by the decoder too (it warns)
+		}
+		lowerOf[tree.Join(d.Arena, d.Path)] = lower
+		if n := len(scopes); n > 0 && scopes[n-1].arena == d.Arena && index.Within(d.Path, scopes[n-1].dir) {
+			continue // inside a dir re-decoded already
+		}
+		if index.Within(changed, lower) && changed != lower {
+			scopes = append(scopes, scope{arena: d.Arena, dir: d.Path})
+		}
+	}
+	if len(scopes) == 0 {
 		return nil
 	}
-	if _, err := r.ix.Commit(ctx, cs); err != nil {
-		return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+	// And the changed path itself, which the rename hides at the old
+	// place (a new file there is Unlinked at the old path, as the rename
+	// of the dir was: it shows at the new one).
+	scopes = append(scopes, scope{arena: e.Arena, dir: e.Path})
+	if err := r.syncLocked(ctx, outermost(scopes)); err != nil {
+		return fmt.Errorf("remote change %s/%s: renamed dirs showing it: %w", e.Arena, e.Path, err)
 	}
 	return nil
+}
+
+// parentPath is the parent of p inside an arena ("" for a top-level name).
+func parentPath(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// parentRest is the path of p's parent relative to dir (an ancestor of p,
+// "" = the arena root).
+func parentRest(p, dir string) string {
+	par := parentPath(p)
+	if dir == "" {
+		return par
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(par, dir), "/")
 }
 
 // shownAfter is what the lower shows at e's path now that e is applied,
@@ -218,4 +292,22 @@ func (r *Real) followRenamed(ctx context.Context, changed history.Entry, shown f
 		}
 	}
 	return nil
+}
+
+// outermost sorts scopes in tree order and drops those inside another.
+func outermost(scopes []scope) []scope {
+	slices.SortFunc(scopes, func(a, b scope) int {
+		if c := strings.Compare(a.arena, b.arena); c != 0 {
+			return c
+		}
+		return index.Compare(a.dir, b.dir)
+	})
+	out := scopes[:0]
+	for _, sc := range scopes {
+		if n := len(out); n > 0 && out[n-1].arena == sc.arena && index.Within(sc.dir, out[n-1].dir) {
+			continue
+		}
+		out = append(out, sc)
+	}
+	return out
 }

@@ -57,6 +57,11 @@ type syncer struct {
 func (r *Real) sync(ctx context.Context, scopes []scope) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
+	return r.syncLocked(ctx, scopes)
+}
+
+// syncLocked is sync for a caller holding syncMu.
+func (r *Real) syncLocked(ctx context.Context, scopes []scope) error {
 	if err := r.checkUpper(ctx); err != nil {
 		return err
 	}

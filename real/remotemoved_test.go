@@ -1,0 +1,44 @@
+package real
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/realsync/real/blob"
+)
+
+// A remote dir renamed here, then a peer edits, deletes and adds files in
+// it (at the old path, which the peers still have): the renamed dir shows
+// the change at the new path at once, so this peer announces it there (what
+// the path shows changed), and a restart finds nothing more to record
+// (only at the end: the Real that Serve runs is the one told of remote
+// changes, as in the daemon; a restarted one beside it would be a second
+// recorder).
+// Before, the renamed dir's rows kept the old blob until the next start:
+// the peers were told the old blob for bytes that had changed.
+func TestRemoteChangeUnderLocallyRenamedDirIsAnnouncedAtTheNewPath(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Rename(m("A/dir"), m("A/moved")))
+	e.eventually(
+		link("A", "moved/one", rh("dir/one"), blob.Hash{}),
+		link("A", "moved/sub/two", rh("dir/sub/two"), blob.Hash{}),
+		unlink("A", "dir/one", rh("dir/one")),
+		unlink("A", "dir/sub/two", rh("dir/sub/two")),
+	)
+	e.remoteEdit("dir/one", "one, edited by a peer")
+	if got, err := os.ReadFile(m("A/moved/one")); err != nil || string(got) != "one, edited by a peer" {
+		t.Fatalf("merged view of moved/one: %q, %v", got, err)
+	}
+	e.eventually(link("A", "moved/one", h("one, edited by a peer"), rh("dir/one")))
+
+	e.remoteDelete("dir/sub/two")
+	e.eventually(unlink("A", "moved/sub/two", rh("dir/sub/two")))
+
+	write(t, filepath.Join(e.lower, "A", "dir", "sub", "new"), "new")
+	e.remoteEdit("dir/sub/new", "new from a peer")
+	// Shown at the new path, as the rest of the renamed dir: Link there,
+	// Unlink at the old path (as for the files renamed with the dir).
+	e.eventually(link("A", "moved/sub/new", h("new from a peer"), blob.Hash{}), unlink("A", "dir/sub/new", h("new from a peer")))
+	e.restartQuiet()
+}
