@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -12,7 +13,13 @@ import (
 // CatchUp compares the upper with the index and records exactly what
 // changed, with its history; only changed files are hashed. It refuses
 // (ErrUpperMissing, nothing recorded) when the upper is missing, lost its
-// marker while the index has rows, or an arena dir with rows is gone.
+// marker while the index has rows, or an arena dir with rows is gone; the
+// first CatchUp of a Real (the one after a start) also refuses an arena
+// dir that is empty while the index has rows in it (a disk not mounted
+// there, a directory emptied by hand): what changed while nobody watched
+// must not be everything. Later passes (rescans while the watcher runs)
+// take an empty arena dir for what it is: every local file of the arena
+// deleted through the mount leaves it empty.
 func (r *Real) CatchUp(ctx context.Context) error {
 	scopes := make([]scope, 0, len(r.l.Arenas))
 	for _, a := range r.l.Arenas {
@@ -29,12 +36,46 @@ func (r *Real) CatchUp(ctx context.Context) error {
 			r.syncMu.Unlock()
 			return err
 		}
+		if !r.caughtUp {
+			if err := r.checkArenaEmpty(ctx, a); err != nil {
+				r.syncMu.Unlock()
+				return err
+			}
+		}
 	}
 	r.syncMu.Unlock()
 	if err := r.sync(ctx, scopes); err != nil {
 		return fmt.Errorf("catch up: %w", err)
 	}
+	r.syncMu.Lock()
+	r.caughtUp = true
+	r.syncMu.Unlock()
 	return nil
+}
+
+// checkArenaEmpty refuses an arena dir without a single entry while the
+// index has rows for it (see CatchUp).
+func (r *Real) checkArenaEmpty(ctx context.Context, arena string) error {
+	dir := r.upperPath(arena, "")
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil // missing (checkArena judged it), or a whiteout: the arena deleted through the mount
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("arena %s: %w", arena, err)
+	}
+	names, err := f.Readdirnames(1)
+	f.Close()
+	if len(names) > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		return nil // not empty (an unreadable dir is the walk's to report)
+	}
+	has, err := r.ix.HasRows(ctx, arena)
+	if err != nil || !has {
+		return err
+	}
+	return fmt.Errorf("%w: arena directory %s is empty but the index has entries in it: is a disk missing there? "+
+		"Nothing was recorded. If its files were removed on purpose while real was stopped, put any file there "+
+		"and start again: the others are then recorded as deleted", ErrUpperMissing, dir)
 }
 
 // checkUpper verifies the upper root and its marker, setting the marker

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -213,4 +214,43 @@ func TestCatchUpManyFilesAcrossFlushes(t *testing.T) {
 	e.expect(ws...)
 	e.catchUp()
 	e.expect()
+}
+
+// TestCatchUpRefusesEmptiedArenaAtStart: an arena dir found empty at a
+// start while the index has its files (a disk not mounted there) records
+// nothing; once it holds a file again the others are recorded deleted.
+// While running (after a first catch-up), an arena emptied through the
+// mount is just that: its files are Unlinked.
+func TestCatchUpRefusesEmptiedArenaAtStart(t *testing.T) {
+	privtest.Require(t)
+	ctx := context.Background()
+	e := newEnv(t, "A", "B")
+	write(t, filepath.Join(e.upper, "A", "f"), "f")
+	write(t, filepath.Join(e.upper, "A", "d", "g"), "g")
+	write(t, filepath.Join(e.upper, "B", "x"), "x")
+	e.catchUp()
+	e.newEntries()
+
+	for _, p := range []string{"f", "d"} {
+		if err := os.RemoveAll(filepath.Join(e.upper, "A", p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.open([]string{"A", "B"}) // a start
+	err := e.r.CatchUp(ctx)
+	if !errors.Is(err, ErrUpperMissing) || !strings.Contains(err.Error(), filepath.Join(e.upper, "A")) {
+		t.Fatalf("first CatchUp with arena dir A emptied: %v, want ErrUpperMissing naming it", err)
+	}
+	e.expect()
+
+	write(t, filepath.Join(e.upper, "A", "new"), "new")
+	e.catchUp()
+	e.expect(unlink("A", "f", h("f")), unlink("A", "d/g", h("g")), link("A", "new", h("new"), blob.Hash{}))
+
+	// Running: emptied (as deleting every local file through the mount does).
+	if err := os.Remove(filepath.Join(e.upper, "A", "new")); err != nil {
+		t.Fatal(err)
+	}
+	e.catchUp()
+	e.expect(unlink("A", "new", h("new")))
 }

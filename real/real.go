@@ -57,8 +57,9 @@ var (
 	// ErrChanged: the local file is not (or no longer) the version asked for.
 	ErrChanged = errors.New("local file changed")
 	// ErrUpperMissing: the upper (or an arena dir of it that the index
-	// knows) is absent or lost its marker; nothing was recorded, so that
-	// missing files are not reported deleted.
+	// knows) is absent or lost its marker, or (at the first catch-up) an
+	// arena dir is empty where the index has entries; nothing was
+	// recorded, so that missing files are not reported deleted.
 	ErrUpperMissing = errors.New("overlay upper missing")
 )
 
@@ -77,7 +78,8 @@ type Real struct {
 	remote Remote
 	log    *slog.Logger
 
-	syncMu sync.Mutex // one decoding pass at a time (CatchUp, Serve)
+	syncMu   sync.Mutex // one decoding pass at a time (CatchUp, Serve)
+	caughtUp bool       // under syncMu: a CatchUp of this Real went through
 
 	skipMu  sync.Mutex
 	skipped map[string]bool // paths already logged as skipped
