@@ -83,4 +83,3 @@ func (w *writerAt) WriteAt(p []byte, off int64) (int, error) {
 	}
 	return copy(w.b[off:], p), nil
 }
-
