@@ -29,6 +29,17 @@ type Fetcher interface {
 	ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error)
 }
 
+// TreeFetcher is a Fetcher that can also fetch a content's verified-chunk
+// tree (blob.Outboard of its bytes: Bao's outboard with 4 MiB groups) from
+// a peer, so that every chunk of a file larger than one chunk can be
+// checked against its blob on its own (blob.VerifyChunk), in any order.
+// A peer that cannot give one (an older peer, a file too large) answers an
+// error; the file is then checked by hashing it in order as it is read.
+type TreeFetcher interface {
+	Fetcher
+	Tree(ctx context.Context, peer, arena, path string, b blob.Hash, size int64) ([]byte, error)
+}
+
 // timeout is the kernel entry and attribute cache timeout. It bounds how
 // long a stale entry can survive if an explicit invalidation was lost; the
 // invalidations after Apply (invalidate.go) are what make changes visible.
