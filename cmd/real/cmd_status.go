@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -133,10 +134,19 @@ func liveStatus(store string) (status, error) {
 }
 
 // storedStatus reads real.db (SQLite in WAL mode lets it read beside a
-// daemon too).
+// daemon too). A store that never ran has none: its status is the
+// configuration with nothing counted (and no real.db is made for it).
 func storedStatus(cfg *config.Config, store string) (status, error) {
 	ctx := context.Background()
-	db, err := sqlitedb.Open(filepath.Join(store, daemon.DBFile))
+	file := filepath.Join(store, daemon.DBFile)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		st := status{Name: cfg.Name, Arenas: cfg.ArenaNames(), Peers: []peerStatus{}}
+		for _, p := range cfg.Peers {
+			st.Peers = append(st.Peers, peerStatus{Name: p.Name, Address: p.Address})
+		}
+		return st, nil
+	}
+	db, err := sqlitedb.Open(file)
 	if err != nil {
 		return status{}, err
 	}

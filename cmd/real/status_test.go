@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,5 +70,22 @@ func TestStatusRunningNoArenas(t *testing.T) {
 	}
 	if string(raw["running"]) != "true" || string(raw["arenas"]) != "[]" || string(raw["peers"]) != "[]" {
 		t.Fatalf("status --json of a running peer without arenas or peers:\n%s", out)
+	}
+}
+
+// real status of a store that never ran lists its configuration with
+// nothing counted, and does not make a database for it.
+func TestStatusFreshStoreMakesNoDatabase(t *testing.T) {
+	a := newStore(t, "alice")
+	mustReal(t, "arena", "add", "--store", a, "--name", "docs")
+	var st status
+	if err := json.Unmarshal([]byte(mustReal(t, "status", "--store", a, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Running || st.Name != "alice" || len(st.Arenas) != 1 || st.Arenas[0] != "docs" || st.History != 0 || st.Peers == nil {
+		t.Fatalf("status of a fresh store: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(a, "real.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("real status made real.db on a fresh store: %v", err)
 	}
 }
