@@ -38,15 +38,21 @@ var (
 // the next peer holding the same blob, which then stays current: a peer
 // failing mid-read is replaced for the rest.
 //
-// Verification: the whole content is hashed as its chunks arrive in order.
-// A file of one chunk (up to chunkSize) is checked before any byte of it is
-// served; a mismatch counts as that peer failing, and the next one is
-// asked. A larger file read from its start to its end is checked before its
-// last bytes are served: the read reaching the end fails with EIO when the
-// hash does not match, so `cat`, `cp` and the like never complete with
-// wrong bytes. Reads of a larger file that skip around are served
-// unverified (checking parts of a file needs the verified-chunk tree of
-// stage 4).
+// Verification: with a TreeFetcher, a file larger than one chunk is
+// checked chunk by chunk against its blob (readtree.go): the handle fetches
+// the content's verified-chunk tree from each peer it reads from, and every
+// chunk is checked on its own (blob.VerifyChunk) before any byte of it is
+// served, in the fetch goroutine, in any order; a chunk that fails counts
+// as that peer failing (its tree or its bytes are bad) and the next peer is
+// asked. Without trees (a plain Fetcher, or the first peer that delivered
+// a chunk could not give its tree) the whole content is hashed as its
+// chunks arrive in order: a file of one chunk (up to chunkSize) is checked
+// before any byte of it is served; a mismatch counts as that peer failing,
+// and the next one is asked. A larger file read from its start to its end
+// is checked before its last bytes are served: the read reaching the end
+// fails with EIO when the hash does not match, so `cat`, `cp` and the like
+// never complete with wrong bytes. Reads of a larger file that skip around
+// are then served unverified.
 type handle struct {
 	s      *Server
 	arena  string
@@ -65,6 +71,10 @@ type handle struct {
 	hashed  int64 // chunks hashed, in order; -1: verification given up
 	hasher  *blob.Hasher
 	sum     error // the verdict once all chunks are hashed: nil or errCorrupt
+	mode    verifyMode
+	tree    []byte // in modeTree: the first tree that came, for peers without one
+
+	trees []treeSlot // per peer (index in peers); nil: no trees for this handle
 
 	hashMu sync.Mutex // one goroutine hashes at a time, in chunk order
 }
@@ -114,6 +124,14 @@ func (s *Server) newHandle(arena, path string, e Entry, peers []string) *handle 
 		nchunk: (e.Size + chunkSize - 1) / chunkSize,
 		chunks: make(map[int64]*chunk), hasher: blob.NewHasher()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if _, ok := s.fetch.(TreeFetcher); ok && h.nchunk > 1 {
+		h.trees = make([]treeSlot, len(peers))
+		for i := range h.trees {
+			h.trees[i].done = make(chan struct{})
+		}
+	} else {
+		h.mode = modeHash
+	}
 	if h.nchunk == 0 {
 		if e.Blob != blob.Of(nil) {
 			h.sum = fmt.Errorf("%w: empty content, blob %s", errCorrupt, e.Blob)
@@ -305,9 +323,13 @@ func (h *handle) fetch(i int64, c *chunk) {
 	h.mu.Unlock()
 	for k := range h.peers {
 		p := (start + k) % len(h.peers)
+		h.startTree(p) // along with the chunk
 		data, err := h.fetchFrom(h.peers[p], size, i*chunkSize)
 		if err == nil && h.nchunk == 1 && blob.Of(data) != h.e.Blob {
 			err = fmt.Errorf("%w: blob %s", errCorrupt, h.e.Blob)
+		}
+		if err == nil {
+			err = h.verifyChunk(p, i, data)
 		}
 		if err == nil {
 			if k > 0 {
@@ -348,59 +370,68 @@ func (h *handle) fetch(i int64, c *chunk) {
 // healthy peer queued behind a silent one
 // (TestReadQueuedBehindHungPeerSucceeds).
 func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
+	// The Fetcher should honour ctx; the bound holds even if it does
+	// not (then its late answer goes to a buffer nobody reads).
+	buf := make([]byte, size)
+	var n int
+	var rerr error
+	if err := h.bounded(func(ctx context.Context) {
+		n, rerr = h.s.fetch.ReadAt(ctx, peer, h.arena, h.path, h.e.Blob, buf, off)
+	}); err != nil {
+		return nil, err
+	}
+	switch {
+	case n < 0 || n > size:
+		return nil, fmt.Errorf("fetcher returned %d bytes for a %d-byte read", n, size)
+	case n == size:
+		return buf, nil // complete (an io.EOF at the very end is fine)
+	case errors.Is(rerr, io.EOF) || rerr == nil:
+		return nil, fmt.Errorf("%w: ends at %d, size is %d", errShort, off+int64(n), h.e.Size)
+	default:
+		return nil, rerr
+	}
+}
+
+// bounded runs call (a Fetcher call) holding one of the mount's fetch
+// slots, in a goroutine, and returns when it did, or with an error when no
+// bytes arrived for FetchTimeout (see fetchFrom) or the handle was
+// released. After an error, call may still be running: its results must
+// not be read.
+func (h *handle) bounded(call func(ctx context.Context)) error {
 	select {
 	case h.s.fetches <- struct{}{}:
 		defer func() { <-h.s.fetches }()
 	case <-h.ctx.Done():
-		return nil, fmt.Errorf("waiting for a fetch slot: %w", h.ctx.Err())
+		return fmt.Errorf("waiting for a fetch slot: %w", h.ctx.Err())
 	}
 	idle := h.s.opts.FetchTimeout
 	prog := &progress{start: time.Now()}
 	ctx, cancel := context.WithCancel(context.WithValue(h.ctx, progressKey{}, prog))
 	defer cancel()
-	type result struct {
-		n   int
-		err error
-	}
-	// The Fetcher should honour ctx; the bound holds even if it does
-	// not (then its late answer goes to a buffer nobody reads).
-	buf := make([]byte, size)
-	res := make(chan result, 1)
+	done := make(chan struct{})
 	go func() {
-		n, err := h.s.fetch.ReadAt(ctx, peer, h.arena, h.path, h.e.Blob, buf, off)
-		res <- result{n, err}
+		call(ctx)
+		close(done)
 	}()
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
-	var r result
-wait:
 	for {
 		select {
-		case r = <-res:
-			break wait
+		case <-done:
+			return nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-timer.C:
 			q := prog.quiet()
 			if q >= idle {
 				cancel()
 				if prog.last.Load() == 0 {
-					return nil, fmt.Errorf("no answer within %s: %w", idle, context.DeadlineExceeded)
+					return fmt.Errorf("no answer within %s: %w", idle, context.DeadlineExceeded)
 				}
-				return nil, fmt.Errorf("no bytes for %s: %w", idle, context.DeadlineExceeded)
+				return fmt.Errorf("no bytes for %s: %w", idle, context.DeadlineExceeded)
 			}
 			timer.Reset(idle - q)
 		}
-	}
-	switch {
-	case r.n < 0 || r.n > size:
-		return nil, fmt.Errorf("fetcher returned %d bytes for a %d-byte read", r.n, size)
-	case r.n == size:
-		return buf, nil // complete (an io.EOF at the very end is fine)
-	case errors.Is(r.err, io.EOF) || r.err == nil:
-		return nil, fmt.Errorf("%w: ends at %d, size is %d", errShort, off+int64(r.n), h.e.Size)
-	default:
-		return nil, r.err
 	}
 }
 

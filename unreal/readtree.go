@@ -1,0 +1,139 @@
+package unreal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/tree"
+)
+
+// Verification of a file larger than one chunk by its verified-chunk tree
+// (blob.Outboard), when the mount's Fetcher is a TreeFetcher.
+//
+// A handle starts the fetch of a peer's tree together with the first
+// chunk it fetches from that peer (once per handle and peer). The handle's
+// mode is decided by the first peer that delivers a chunk: if that peer
+// gave its tree, every chunk of the handle is checked on its own with
+// blob.VerifyChunk, in its fetch goroutine, before it is served (modeTree;
+// the in-order hashing is not used); if it could not (an older peer, a
+// store that refuses, a timeout), the handle hashes in order as without
+// trees (modeHash), and asks no more trees. No chunk is served before the
+// mode is decided, so no chunk escapes both checks.
+//
+// In modeTree a chunk from peer p is checked with p's own tree; when p has
+// none, with the tree the handle got first. Any tree is safe for any
+// peer's bytes: VerifyChunk checks every node up to the blob's hash, so a
+// wrong tree can only refuse good bytes, never accept bad ones. A chunk
+// that fails counts as p failing (its tree or its bytes are bad): the next
+// peer holding the blob is asked, as for a fetch error.
+
+// verifyMode is how a handle checks its chunks.
+type verifyMode int
+
+const (
+	modeUnknown verifyMode = iota // trees asked, none delivered a chunk yet
+	modeHash                      // in-order hashing of the whole content
+	modeTree                      // every chunk on its own, by the tree
+)
+
+// treeSlot is one peer's tree for a handle, fetched at most once.
+type treeSlot struct {
+	started bool          // under handle.mu
+	done    chan struct{} // closed when tree or err is set
+	tree    []byte
+	err     error
+}
+
+// startTree starts the fetch of peer p's tree unless it was started or
+// the handle hashes in order.
+func (h *handle) startTree(p int) {
+	if h.trees == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.startTreeLocked(p)
+}
+
+func (h *handle) startTreeLocked(p int) {
+	slot := &h.trees[p]
+	if h.mode == modeHash || slot.started {
+		return
+	}
+	slot.started = true
+	go func() {
+		slot.tree, slot.err = h.fetchTree(h.peers[p])
+		close(slot.done)
+	}()
+}
+
+// fetchTree fetches peer's tree of the handle's blob, bounded like a
+// chunk's fetch, and checks its shape.
+func (h *handle) fetchTree(peer string) ([]byte, error) {
+	tf := h.s.fetch.(TreeFetcher)
+	var t []byte
+	var terr error
+	if err := h.bounded(func(ctx context.Context) {
+		t, terr = tf.Tree(ctx, peer, h.arena, h.path, h.e.Blob, h.e.Size)
+	}); err != nil {
+		return nil, fmt.Errorf("tree: %w", err)
+	}
+	if terr != nil {
+		return nil, fmt.Errorf("tree: %w", terr)
+	}
+	if err := blob.CheckOutboard(t, h.e.Size); err != nil {
+		return nil, fmt.Errorf("tree: %w", err)
+	}
+	return t, nil
+}
+
+// verifyChunk checks chunk i, fetched from peer p, by the tree, deciding
+// the handle's mode if this is the first chunk delivered. It returns
+// errCorrupt when the chunk does not match, nil when it does or when the
+// handle hashes in order instead.
+func (h *handle) verifyChunk(p int, i int64, data []byte) error {
+	if h.trees == nil {
+		return nil
+	}
+	h.mu.Lock()
+	h.startTreeLocked(p)
+	mode := h.mode
+	h.mu.Unlock()
+	if mode == modeHash {
+		return nil
+	}
+	slot := &h.trees[p]
+	select {
+	case <-slot.done:
+	case <-h.ctx.Done():
+		return h.ctx.Err()
+	}
+	h.mu.Lock()
+	if h.mode == modeUnknown {
+		if slot.err != nil {
+			h.mode = modeHash
+			h.s.log.Info("unreal: no verified-chunk tree from the peer: hashing the file in order",
+				"path", tree.Join(h.arena, h.path), "peer", h.peers[p], "err", slot.err)
+		} else {
+			h.mode = modeTree
+			h.tree = slot.tree
+			h.giveUpHash() // every chunk is checked on its own instead
+		}
+	}
+	mode, t := h.mode, slot.tree
+	if slot.err != nil {
+		t = h.tree // nil in modeHash
+	}
+	h.mu.Unlock()
+	if mode == modeHash {
+		return nil
+	}
+	if !blob.VerifyChunk(h.e.Blob, t, i*chunkSize, data) {
+		if slot.err != nil {
+			return fmt.Errorf("%w: chunk at %d, checked by another peer's tree (this peer gave none: %v)", errCorrupt, i*chunkSize, slot.err)
+		}
+		return fmt.Errorf("%w: chunk at %d does not match the peer's tree of blob %s", errCorrupt, i*chunkSize, h.e.Blob)
+	}
+	return nil
+}

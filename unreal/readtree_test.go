@@ -1,0 +1,264 @@
+package unreal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/realsync/real/blob"
+)
+
+// treeFetcher is a testFetcher that also serves the content's tree
+// (blob.Outboard of data) to every peer, unless tree says otherwise.
+type treeFetcher struct {
+	*testFetcher
+	outboard []byte
+	// tree, if set, decides a Tree call: return handled=false to serve
+	// the right tree.
+	tree func(peer string) (t []byte, err error, handled bool)
+
+	treeMu    sync.Mutex
+	treeCalls map[string]int
+}
+
+func newTreeFetcher(t *testing.T, data []byte) *treeFetcher {
+	t.Helper()
+	root, ob, err := blob.Outboard(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != blob.Of(data) {
+		t.Fatalf("outboard root %s, blob %s", root, blob.Of(data))
+	}
+	return &treeFetcher{testFetcher: newTestFetcher(data), outboard: ob, treeCalls: make(map[string]int)}
+}
+
+func (f *treeFetcher) Tree(ctx context.Context, peer, arena, path string, b blob.Hash, size int64) ([]byte, error) {
+	f.treeMu.Lock()
+	f.treeCalls[peer]++
+	f.treeMu.Unlock()
+	if f.tree != nil {
+		if t, err, ok := f.tree(peer); ok {
+			return t, err
+		}
+	}
+	if b != blob.Of(f.data) || size != int64(len(f.data)) {
+		return nil, fmt.Errorf("tree of %s (%d bytes) asked, have %s", b, size, blob.Of(f.data))
+	}
+	return bytes.Clone(f.outboard), nil
+}
+
+func (f *treeFetcher) trees(peer string) int {
+	f.treeMu.Lock()
+	defer f.treeMu.Unlock()
+	return f.treeCalls[peer]
+}
+
+// servedBy reports whether peer was asked for the chunk at off.
+func (f *testFetcher) servedBy(peer string, off int64) bool {
+	calls, _ := f.snapshot()
+	for _, cl := range calls {
+		if cl.peer == peer && cl.off == off {
+			return true
+		}
+	}
+	return false
+}
+
+// corruptFrom is a testFetcher answer serving data with one byte in every
+// 4 KiB of the chunk at off flipped for the peers in bad (so that any read
+// of it sees a wrong byte).
+func corruptFrom(data []byte, off int64, bad ...string) func(context.Context, fetchCall, []byte) (int, error, bool) {
+	return func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		n := copy(p, data[call.off:])
+		if call.off == off {
+			for _, b := range bad {
+				if call.peer == b {
+					for j := 0; j < n; j += 4096 {
+						p[j] ^= 0x40
+					}
+				}
+			}
+		}
+		if n < len(p) {
+			return n, io.EOF, true
+		}
+		return n, nil, true
+	}
+}
+
+// A random read of a large file, the first read after open, is verified
+// by the tree: bad bytes from the serving peer are failed over to another
+// peer holding the blob, and with only bad peers the read is EIO.
+func TestReadTreeRandomRead(t *testing.T) {
+	const size = 24 << 20
+	off := int64(5*chunkSize + 12345)
+	for _, tc := range []struct {
+		name      string
+		bad       []string
+		bobNoTree bool // bob gives no tree: his bytes are checked by alice's
+	}{
+		{name: "failover", bad: []string{"alice"}},
+		{name: "failover to a peer without a tree", bad: []string{"alice"}, bobNoTree: true},
+		{name: "only bad peers", bad: []string{"alice", "bob"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			data := randomData(t, size)
+			f := newTreeFetcher(t, data)
+			f.answer = corruptFrom(data, 5*chunkSize, tc.bad...)
+			if tc.bobNoTree {
+				f.tree = func(peer string) ([]byte, error, bool) {
+					if peer == "bob" {
+						return nil, errors.New("unimplemented"), true
+					}
+					return nil, nil, false
+				}
+			}
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			mustApply(t, c, "bob", linkData(1, "big.bin", data))
+			dir := mountWith(t, c, f, Options{})
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			n, err := fd.ReadAt(buf, off)
+			if len(tc.bad) == 2 {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread in chunk 5, corrupt on every peer: %d bytes, %v; want EIO", n, err)
+				}
+				// The other chunks are good and still served.
+				if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+					t.Fatalf("pread at 0 after the bad chunk: %d bytes, %v, or wrong bytes", n, err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(buf[:n], data[off:off+int64(n)]) || n != len(buf) {
+				t.Fatalf("pread in chunk 5, corrupt on alice: %d bytes, %v, or not bob's good bytes", n, err)
+			}
+			if !f.servedBy("bob", 5*chunkSize) {
+				t.Fatal("bob was not asked for chunk 5")
+			}
+			if f.trees("alice") != 1 {
+				t.Fatalf("alice asked for her tree %d times by one open file, want 1", f.trees("alice"))
+			}
+		})
+	}
+}
+
+// A reader that reads the tail of a large file first (zip, mp4) gets
+// verified bytes; a sequential read of a file with a corrupt middle chunk
+// and no good peer stops at that chunk: its bytes are never served.
+func TestReadTreeTailFirst(t *testing.T) {
+	data := randomData(t, 10*chunkSize+777)
+	last := int64(10 * chunkSize)
+	for _, only := range []bool{false, true} {
+		t.Run(fmt.Sprintf("only bad=%v", only), func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			f.answer = corruptFrom(data, last, "alice")
+			mustApply(t, c, "alice", linkData(1, "f.zip", data))
+			if !only {
+				mustApply(t, c, "bob", linkData(1, "f.zip", data))
+			}
+			dir := mountWith(t, c, f, Options{})
+			fd := openDoc(t, dir, "f.zip")
+			tail := make([]byte, 4096)
+			at := int64(len(data) - len(tail))
+			n, err := fd.ReadAt(tail, at)
+			if only {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("tail of a file whose last chunk is corrupt: %d bytes, %v; want EIO", n, err)
+				}
+				return
+			}
+			if err != nil && err != io.EOF || n != len(tail) || !bytes.Equal(tail, data[at:]) {
+				t.Fatalf("tail: %d bytes, %v, or not bob's good bytes", n, err)
+			}
+			// Then the whole file from its start, through the same open file.
+			got, err := io.ReadAll(io.NewSectionReader(fd, 0, int64(len(data))))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("whole file after the tail: %d bytes, %v; want the %d bytes", len(got), err, len(data))
+			}
+		})
+	}
+	t.Run("sequential, corrupt middle", func(t *testing.T) {
+		c := newCache(t)
+		f := newTreeFetcher(t, data)
+		f.answer = corruptFrom(data, 3*chunkSize, "alice")
+		mustApply(t, c, "alice", linkData(1, "f.zip", data))
+		dir := mountWith(t, c, f, Options{})
+		got, err := readAll(filepath.Join(dir, "docs", "f.zip"), 128<<10)
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("cat of a file with a corrupt chunk 3: %d bytes, %v; want EIO", len(got), err)
+		}
+		if len(got) > 3*chunkSize || !bytes.Equal(got, data[:len(got)]) {
+			t.Fatalf("%d bytes served: bytes of the corrupt chunk 3 (from %d) were served", len(got), 3*chunkSize)
+		}
+	})
+}
+
+// A peer whose tree is wrong (its bytes are right) counts as failing: the
+// next peer, with its own tree, serves the file.
+func TestReadTreeBadTree(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 6*chunkSize+100)
+	f := newTreeFetcher(t, data)
+	f.tree = func(peer string) ([]byte, error, bool) {
+		if peer != "alice" {
+			return nil, nil, false
+		}
+		bad := bytes.Clone(f.outboard)
+		bad[len(bad)-1] ^= 1 // a node on the way to the last chunks
+		bad[8] ^= 1          // and one on the way to the first
+		return bad, nil, true
+	}
+	mustApply(t, c, "alice", linkData(1, "f.bin", data))
+	mustApply(t, c, "bob", linkData(1, "f.bin", data))
+	dir := mountWith(t, c, f, Options{})
+	got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with a bad tree on alice: %d bytes, %v; want the %d bytes", len(got), err, len(data))
+	}
+	if !f.servedBy("bob", 0) {
+		t.Fatal("bob did not serve the chunk alice's bad tree refused")
+	}
+}
+
+// A peer that gives no tree (an older peer, a store that refuses): the
+// file is hashed in order as before, so a sequential read fails at its
+// end, after the corrupt chunk was served.
+func TestReadTreeUnavailableHashesInOrder(t *testing.T) {
+	for _, corrupt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("corrupt=%v", corrupt), func(t *testing.T) {
+			c := newCache(t)
+			data := randomData(t, 3*chunkSize+7)
+			f := newTreeFetcher(t, data)
+			f.tree = func(peer string) ([]byte, error, bool) {
+				return nil, errors.New("unimplemented"), true
+			}
+			if corrupt {
+				f.answer = corruptFrom(data, chunkSize, "alice")
+			}
+			mustApply(t, c, "alice", linkData(1, "f.bin", data))
+			dir := mountWith(t, c, f, Options{})
+			got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
+			if f.trees("alice") == 0 {
+				t.Fatal("alice was never asked for a tree")
+			}
+			if !corrupt {
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("read without a tree: %d bytes, %v; want the %d bytes", len(got), err, len(data))
+				}
+				return
+			}
+			if !errors.Is(err, syscall.EIO) || len(got) < 2*chunkSize || len(got) >= len(data) {
+				t.Fatalf("read of a corrupt file without a tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
+			}
+		})
+	}
+}
