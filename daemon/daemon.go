@@ -130,6 +130,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	warnHidden(log, mount)
 
 	db, err := sqlitedb.Open(filepath.Join(store, DBFile))
 	if err != nil {
@@ -325,6 +326,23 @@ func Run(ctx context.Context, o Options) (err error) {
 	wg.Wait()
 	log.Info("stopped serving; unmounting")
 	return runErr
+}
+
+// warnHidden warns when the merged view is mounted over a directory that
+// holds files: they are hidden (not touched) while real runs, and a user
+// who put them there by mistake should know where they went.
+func warnHidden(log *slog.Logger, mount string) {
+	f, err := os.Open(mount)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(3)
+	if len(names) == 0 {
+		return
+	}
+	log.Warn("the mountpoint is not empty: what it holds is hidden (not changed) while real runs, and shows again after it stops",
+		"mount", mount, "some_entries", names)
 }
 
 // clearStale unmounts what a crashed run left mounted at the merged
