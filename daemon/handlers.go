@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/realsync/real/blob"
 	real "github.com/realsync/real/real"
@@ -61,6 +62,29 @@ func (f fetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Ha
 	ctx = rpc.WithProgress(ctx, func(n int) { unreal.Progress(fctx, n) })
 	return c.ReadAt(ctx, arena, path, b, p, off)
 }
+
+// treeTimeout bounds a Tree call (unary: no progress to report). The peer
+// may have to hash the whole file first; if that takes longer, it keeps
+// hashing and a later call finds the tree in its cache, while the Unreal
+// checks this read by hashing in order.
+const treeTimeout = 2 * time.Minute
+
+// Tree fetches the verified-chunk tree of version b of arena/path (size
+// bytes) from the peer serving it.
+func (f fetcher) Tree(ctx context.Context, peer, arena, path string, b blob.Hash, size int64) ([]byte, error) {
+	c, ok := f.clients[peer]
+	if !ok {
+		return nil, fmt.Errorf("%w: peer %s has no address to fetch a tree from", rpc.ErrUnavailable, peer)
+	}
+	ctx, cancel := context.WithTimeout(ctx, treeTimeout)
+	defer cancel()
+	return c.Tree(ctx, arena, path, b, size)
+}
+
+var (
+	_ unreal.TreeFetcher = fetcher{}
+	_ rpc.Store          = storeHandler{}
+)
 
 // remote shows the Unreal cache to the decoder as the lower layer's content.
 type remote struct{ cache *unreal.Cache }

@@ -39,7 +39,8 @@ type Client struct {
 	transport *http.Transport
 	history   realv1connect.HistoryServiceClient
 	store     realv1connect.StoreServiceClient
-	historyID string // sent with Arenas, Notify and Report (SetHistoryID)
+	trees     realv1connect.StoreServiceClient // Tree, with room for MaxTree
+	historyID string                           // sent with Arenas, Notify and Report (SetHistoryID)
 }
 
 // NewClient makes a client for p that authenticates with key. It does not
@@ -92,6 +93,10 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 		connect.WithReadMaxBytes(MaxChunk+4096),
 		connect.WithAcceptCompression("gzip", nil, nil),
 		connect.WithCodec(storeCodec{}),
+	)
+	c.trees = realv1connect.NewStoreServiceClient(hc, base,
+		connect.WithReadMaxBytes(MaxTree+treeSlack),
+		connect.WithAcceptCompression("gzip", nil, nil), // hashes do not compress
 	)
 	return c
 }

@@ -18,6 +18,8 @@
 // File content (StoreService.Read) goes through storeCodec, which reads each
 // chunk from the Content straight into the message on the server and copies
 // it straight into the caller's slice on the client (see README.md).
+// StoreService.Tree serves a content's verified-chunk tree (blob.Outboard),
+// hashed once per blob and kept in a bounded cache (tree_cache.go).
 package rpc
 
 import (
@@ -52,7 +54,8 @@ type History interface {
 type Store interface {
 	// Open returns the content of arena/path if it still is version b;
 	// otherwise an error wrapping ErrChanged (other version) or ErrNotFound
-	// (no such file), or ErrUnknownArena.
+	// (no such file), or ErrUnknownArena. Read and Tree open the content
+	// for every request.
 	Open(ctx context.Context, peer, arena, path string, b blob.Hash) (Content, error)
 }
 

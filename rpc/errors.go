@@ -22,6 +22,10 @@ var (
 	// ErrOutOfRange is a read starting at or past the end of the content
 	// (OutOfRange). Client.ReadAt turns it into io.EOF, as io.ReaderAt has it.
 	ErrOutOfRange = errors.New("read past the end")
+	// ErrTooLarge is a request for more than the protocol serves, such as
+	// the tree of a content whose outboard would exceed MaxTree
+	// (ResourceExhausted).
+	ErrTooLarge = errors.New("too large")
 )
 
 // classify maps a handler error to its Connect code and wire reason.
@@ -39,6 +43,8 @@ func classify(err error) (connect.Code, realv1.Reason) {
 		return connect.CodeUnavailable, realv1.Reason_REASON_UNAVAILABLE
 	case errors.Is(err, ErrOutOfRange):
 		return connect.CodeOutOfRange, realv1.Reason_REASON_OUT_OF_RANGE
+	case errors.Is(err, ErrTooLarge):
+		return connect.CodeResourceExhausted, realv1.Reason_REASON_TOO_LARGE
 	case errors.Is(err, context.Canceled):
 		// The caller that cancelled does not read the reply: a handler sees
 		// Canceled that the caller still waits for when this server stops.
@@ -73,6 +79,7 @@ var byReason = map[realv1.Reason]error{
 	realv1.Reason_REASON_UNKNOWN_ARENA: ErrUnknownArena,
 	realv1.Reason_REASON_UNAVAILABLE:   ErrUnavailable,
 	realv1.Reason_REASON_OUT_OF_RANGE:  ErrOutOfRange,
+	realv1.Reason_REASON_TOO_LARGE:     ErrTooLarge,
 }
 
 var byCode = map[connect.Code]error{
@@ -82,6 +89,7 @@ var byCode = map[connect.Code]error{
 	connect.CodeAborted:            ErrChanged,
 	connect.CodeUnavailable:        ErrUnavailable,
 	connect.CodeOutOfRange:         ErrOutOfRange,
+	connect.CodeResourceExhausted:  ErrTooLarge,
 }
 
 // remoteError is an error the client got: its text is the Connect error's,

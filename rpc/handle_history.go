@@ -73,7 +73,7 @@ func newRequestLog(log *slog.Logger) *requestLog {
 func (l *requestLog) failed(op, peer string, err error) error {
 	ce := toConnect(err)
 	switch ce.Code() {
-	case connect.CodeInvalidArgument, connect.CodeOutOfRange:
+	case connect.CodeInvalidArgument, connect.CodeOutOfRange, connect.CodeResourceExhausted:
 		level := slog.LevelWarn
 		if l.repeated(peer + "\x00" + op + "\x00" + err.Error()) {
 			level = slog.LevelDebug

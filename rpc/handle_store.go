@@ -14,10 +14,12 @@ import (
 )
 
 // storeHandler serves StoreService: it validates, opens the content in the
-// Store and streams the range in chunks of at most MaxChunk bytes.
+// Store and streams the range in chunks of at most MaxChunk bytes (Read), or
+// answers its tree (Tree, handle_tree.go).
 type storeHandler struct {
-	s   Store
-	log *requestLog
+	s     Store
+	log   *requestLog
+	trees *treeCache
 }
 
 func (h *storeHandler) Read(ctx context.Context, req *connect.Request[realv1.ReadRequest], stream *connect.ServerStream[realv1.ReadResponse]) error {

@@ -49,6 +49,8 @@ type Server struct {
 	refusedMu sync.Mutex
 	refused   map[string]bool // what refusals were logged at Warn already
 
+	trees *treeCache // StoreService.Tree's computed trees
+
 	serving  atomic.Bool
 	shutOnce sync.Once
 	shutDone chan struct{}
@@ -84,6 +86,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		peers:    peers,
 		refused:  make(map[string]bool),
 		shutDone: make(chan struct{}),
+		trees:    newTreeCache(treeCacheBytes),
 	}
 
 	mux := http.NewServeMux()
@@ -96,9 +99,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.Store != nil {
 		mux.Handle(realv1connect.NewStoreServiceHandler(
-			&storeHandler{s: cfg.Store, log: reqLog},
+			&storeHandler{s: cfg.Store, log: reqLog, trees: s.trees},
 			connect.WithReadMaxBytes(maxSmallMessage),
-			connect.WithCompression("gzip", nil, nil), // content is streamed as is
+			connect.WithSendMaxBytes(MaxTree+treeSlack), // a TreeResponse; Read chunks are far smaller
+			connect.WithCompression("gzip", nil, nil),   // content is streamed as is
 			connect.WithCodec(storeCodec{}),
 		))
 	}
@@ -174,6 +178,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // It may be called before, during or after Serve, and more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
+		s.trees.close() // hashing for Tree stops; its callers get Unavailable
 		err := s.srv.Shutdown(ctx)
 		if err != nil {
 			s.srv.Close()

@@ -32,6 +32,9 @@ const (
 	Reason_REASON_UNAVAILABLE   Reason = 5
 	// A read starting at or past the end of the content (OutOfRange).
 	Reason_REASON_OUT_OF_RANGE Reason = 6
+	// A request for more than the protocol serves, such as the tree of a
+	// content over 1 TiB (ResourceExhausted).
+	Reason_REASON_TOO_LARGE Reason = 7
 )
 
 // Enum value maps for Reason.
@@ -44,6 +47,7 @@ var (
 		4: "REASON_UNKNOWN_ARENA",
 		5: "REASON_UNAVAILABLE",
 		6: "REASON_OUT_OF_RANGE",
+		7: "REASON_TOO_LARGE",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":   0,
@@ -53,6 +57,7 @@ var (
 		"REASON_UNKNOWN_ARENA": 4,
 		"REASON_UNAVAILABLE":   5,
 		"REASON_OUT_OF_RANGE":  6,
+		"REASON_TOO_LARGE":     7,
 	}
 )
 
@@ -135,7 +140,7 @@ const file_real_v1_errors_proto_rawDesc = "" +
 	"\n" +
 	"\x14real/v1/errors.proto\x12\areal.v1\"4\n" +
 	"\tErrorInfo\x12'\n" +
-	"\x06reason\x18\x01 \x01(\x0e2\x0f.real.v1.ReasonR\x06reason*\xa9\x01\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x0f.real.v1.ReasonR\x06reason*\xbf\x01\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_INVALID\x10\x01\x12\x14\n" +
@@ -143,7 +148,8 @@ const file_real_v1_errors_proto_rawDesc = "" +
 	"\x0eREASON_CHANGED\x10\x03\x12\x18\n" +
 	"\x14REASON_UNKNOWN_ARENA\x10\x04\x12\x16\n" +
 	"\x12REASON_UNAVAILABLE\x10\x05\x12\x17\n" +
-	"\x13REASON_OUT_OF_RANGE\x10\x06B1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
+	"\x13REASON_OUT_OF_RANGE\x10\x06\x12\x14\n" +
+	"\x10REASON_TOO_LARGE\x10\aB1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
 
 var (
 	file_real_v1_errors_proto_rawDescOnce sync.Once

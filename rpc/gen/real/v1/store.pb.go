@@ -21,6 +21,113 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type TreeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Arena string                 `protobuf:"bytes,1,opt,name=arena,proto3" json:"arena,omitempty"`
+	Path  string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// The version the reader wants: BLAKE3-256, 32 bytes.
+	Blob          []byte `protobuf:"bytes,3,opt,name=blob,proto3" json:"blob,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRequest) Reset() {
+	*x = TreeRequest{}
+	mi := &file_real_v1_store_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRequest) ProtoMessage() {}
+
+func (x *TreeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_store_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
+func (*TreeRequest) Descriptor() ([]byte, []int) {
+	return file_real_v1_store_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TreeRequest) GetArena() string {
+	if x != nil {
+		return x.Arena
+	}
+	return ""
+}
+
+func (x *TreeRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TreeRequest) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+type TreeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The outboard of the content: at most 16 MiB. Its first 8 bytes are
+	// the content's size (little endian).
+	Outboard      []byte `protobuf:"bytes,1,opt,name=outboard,proto3" json:"outboard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeResponse) Reset() {
+	*x = TreeResponse{}
+	mi := &file_real_v1_store_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeResponse) ProtoMessage() {}
+
+func (x *TreeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_store_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeResponse.ProtoReflect.Descriptor instead.
+func (*TreeResponse) Descriptor() ([]byte, []int) {
+	return file_real_v1_store_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TreeResponse) GetOutboard() []byte {
+	if x != nil {
+		return x.Outboard
+	}
+	return nil
+}
+
 type ReadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Arena string                 `protobuf:"bytes,1,opt,name=arena,proto3" json:"arena,omitempty"`
@@ -37,7 +144,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_real_v1_store_proto_msgTypes[0]
+	mi := &file_real_v1_store_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +156,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_store_proto_msgTypes[0]
+	mi := &file_real_v1_store_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +169,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_real_v1_store_proto_rawDescGZIP(), []int{0}
+	return file_real_v1_store_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReadRequest) GetArena() string {
@@ -112,7 +219,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_real_v1_store_proto_msgTypes[1]
+	mi := &file_real_v1_store_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +231,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_store_proto_msgTypes[1]
+	mi := &file_real_v1_store_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +244,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_real_v1_store_proto_rawDescGZIP(), []int{1}
+	return file_real_v1_store_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReadResponse) GetData() []byte {
@@ -158,7 +265,13 @@ var File_real_v1_store_proto protoreflect.FileDescriptor
 
 const file_real_v1_store_proto_rawDesc = "" +
 	"\n" +
-	"\x13real/v1/store.proto\x12\areal.v1\"{\n" +
+	"\x13real/v1/store.proto\x12\areal.v1\"K\n" +
+	"\vTreeRequest\x12\x14\n" +
+	"\x05arena\x18\x01 \x01(\tR\x05arena\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
+	"\x04blob\x18\x03 \x01(\fR\x04blob\"*\n" +
+	"\fTreeResponse\x12\x1a\n" +
+	"\boutboard\x18\x01 \x01(\fR\boutboard\"{\n" +
 	"\vReadRequest\x12\x14\n" +
 	"\x05arena\x18\x01 \x01(\tR\x05arena\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
@@ -167,9 +280,10 @@ const file_real_v1_store_proto_rawDesc = "" +
 	"\x06length\x18\x05 \x01(\x03R\x06length\"6\n" +
 	"\fReadResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x03R\x04size2E\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size2z\n" +
 	"\fStoreService\x125\n" +
-	"\x04Read\x12\x14.real.v1.ReadRequest\x1a\x15.real.v1.ReadResponse0\x01B1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
+	"\x04Read\x12\x14.real.v1.ReadRequest\x1a\x15.real.v1.ReadResponse0\x01\x123\n" +
+	"\x04Tree\x12\x14.real.v1.TreeRequest\x1a\x15.real.v1.TreeResponseB1Z/github.com/realsync/real/rpc/gen/real/v1;realv1b\x06proto3"
 
 var (
 	file_real_v1_store_proto_rawDescOnce sync.Once
@@ -183,16 +297,20 @@ func file_real_v1_store_proto_rawDescGZIP() []byte {
 	return file_real_v1_store_proto_rawDescData
 }
 
-var file_real_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_real_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_real_v1_store_proto_goTypes = []any{
-	(*ReadRequest)(nil),  // 0: real.v1.ReadRequest
-	(*ReadResponse)(nil), // 1: real.v1.ReadResponse
+	(*TreeRequest)(nil),  // 0: real.v1.TreeRequest
+	(*TreeResponse)(nil), // 1: real.v1.TreeResponse
+	(*ReadRequest)(nil),  // 2: real.v1.ReadRequest
+	(*ReadResponse)(nil), // 3: real.v1.ReadResponse
 }
 var file_real_v1_store_proto_depIdxs = []int32{
-	0, // 0: real.v1.StoreService.Read:input_type -> real.v1.ReadRequest
-	1, // 1: real.v1.StoreService.Read:output_type -> real.v1.ReadResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
+	2, // 0: real.v1.StoreService.Read:input_type -> real.v1.ReadRequest
+	0, // 1: real.v1.StoreService.Tree:input_type -> real.v1.TreeRequest
+	3, // 2: real.v1.StoreService.Read:output_type -> real.v1.ReadResponse
+	1, // 3: real.v1.StoreService.Tree:output_type -> real.v1.TreeResponse
+	2, // [2:4] is the sub-list for method output_type
+	0, // [0:2] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -209,7 +327,7 @@ func file_real_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_real_v1_store_proto_rawDesc), len(file_real_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

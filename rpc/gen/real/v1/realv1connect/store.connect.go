@@ -35,12 +35,25 @@ const (
 const (
 	// StoreServiceReadProcedure is the fully-qualified name of the StoreService's Read RPC.
 	StoreServiceReadProcedure = "/real.v1.StoreService/Read"
+	// StoreServiceTreeProcedure is the fully-qualified name of the StoreService's Tree RPC.
+	StoreServiceTreeProcedure = "/real.v1.StoreService/Tree"
 )
 
 // StoreServiceClient is a client for the real.v1.StoreService service.
 type StoreServiceClient interface {
 	// Read streams a range of a file, if the file still has the wanted version.
 	Read(context.Context, *connect.Request[v1.ReadRequest]) (*connect.ServerStreamForClient[v1.ReadResponse], error)
+	// Tree answers the verified-chunk tree of a file's content, if the file
+	// still has the wanted version: blob.Outboard of its bytes (Bao's outboard
+	// encoding with 4 MiB groups: 8 bytes of length, then 64 bytes per inner
+	// node, 8 + 64*(chunks-1) bytes, 16 KiB per GiB). With it the reader checks
+	// each aligned 4 MiB chunk against the blob on its own, in any order.
+	// Refusals as for Read (InvalidArgument, NotFound, FailedPrecondition when
+	// the file is no longer that version or its bytes do not hash to it), and
+	// ResourceExhausted (REASON_TOO_LARGE) for a content whose tree would
+	// exceed 16 MiB (files over 1 TiB). The server keeps recent trees in
+	// memory, so asking again does not hash the file again.
+	Tree(context.Context, *connect.Request[v1.TreeRequest]) (*connect.Response[v1.TreeResponse], error)
 }
 
 // NewStoreServiceClient constructs a client for the real.v1.StoreService service. By default, it
@@ -60,12 +73,19 @@ func NewStoreServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(storeServiceMethods.ByName("Read")),
 			connect.WithClientOptions(opts...),
 		),
+		tree: connect.NewClient[v1.TreeRequest, v1.TreeResponse](
+			httpClient,
+			baseURL+StoreServiceTreeProcedure,
+			connect.WithSchema(storeServiceMethods.ByName("Tree")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // storeServiceClient implements StoreServiceClient.
 type storeServiceClient struct {
 	read *connect.Client[v1.ReadRequest, v1.ReadResponse]
+	tree *connect.Client[v1.TreeRequest, v1.TreeResponse]
 }
 
 // Read calls real.v1.StoreService.Read.
@@ -73,10 +93,26 @@ func (c *storeServiceClient) Read(ctx context.Context, req *connect.Request[v1.R
 	return c.read.CallServerStream(ctx, req)
 }
 
+// Tree calls real.v1.StoreService.Tree.
+func (c *storeServiceClient) Tree(ctx context.Context, req *connect.Request[v1.TreeRequest]) (*connect.Response[v1.TreeResponse], error) {
+	return c.tree.CallUnary(ctx, req)
+}
+
 // StoreServiceHandler is an implementation of the real.v1.StoreService service.
 type StoreServiceHandler interface {
 	// Read streams a range of a file, if the file still has the wanted version.
 	Read(context.Context, *connect.Request[v1.ReadRequest], *connect.ServerStream[v1.ReadResponse]) error
+	// Tree answers the verified-chunk tree of a file's content, if the file
+	// still has the wanted version: blob.Outboard of its bytes (Bao's outboard
+	// encoding with 4 MiB groups: 8 bytes of length, then 64 bytes per inner
+	// node, 8 + 64*(chunks-1) bytes, 16 KiB per GiB). With it the reader checks
+	// each aligned 4 MiB chunk against the blob on its own, in any order.
+	// Refusals as for Read (InvalidArgument, NotFound, FailedPrecondition when
+	// the file is no longer that version or its bytes do not hash to it), and
+	// ResourceExhausted (REASON_TOO_LARGE) for a content whose tree would
+	// exceed 16 MiB (files over 1 TiB). The server keeps recent trees in
+	// memory, so asking again does not hash the file again.
+	Tree(context.Context, *connect.Request[v1.TreeRequest]) (*connect.Response[v1.TreeResponse], error)
 }
 
 // NewStoreServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -92,10 +128,18 @@ func NewStoreServiceHandler(svc StoreServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(storeServiceMethods.ByName("Read")),
 		connect.WithHandlerOptions(opts...),
 	)
+	storeServiceTreeHandler := connect.NewUnaryHandler(
+		StoreServiceTreeProcedure,
+		svc.Tree,
+		connect.WithSchema(storeServiceMethods.ByName("Tree")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/real.v1.StoreService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case StoreServiceReadProcedure:
 			storeServiceReadHandler.ServeHTTP(w, r)
+		case StoreServiceTreeProcedure:
+			storeServiceTreeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -107,4 +151,8 @@ type UnimplementedStoreServiceHandler struct{}
 
 func (UnimplementedStoreServiceHandler) Read(context.Context, *connect.Request[v1.ReadRequest], *connect.ServerStream[v1.ReadResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("real.v1.StoreService.Read is not implemented"))
+}
+
+func (UnimplementedStoreServiceHandler) Tree(context.Context, *connect.Request[v1.TreeRequest]) (*connect.Response[v1.TreeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("real.v1.StoreService.Tree is not implemented"))
 }
