@@ -108,3 +108,44 @@ func readThrough(b *testing.B, dir string, data []byte, size int) {
 		}
 	}
 }
+
+// rpcTreeFetcher is rpcFetcher with the content's tree (computed here, as
+// the peer's store would serve it).
+type rpcTreeFetcher struct {
+	rpcFetcher
+	outboard []byte
+}
+
+func (f rpcTreeFetcher) Tree(ctx context.Context, peer, arena, path string, b blob.Hash, size int64) ([]byte, error) {
+	return f.outboard, nil
+}
+
+// BenchmarkSequentialReadTree: dd of a 256 MiB remote file through a mount
+// that hashes in order (plain Fetcher) and through one that checks each
+// chunk by the tree (TreeFetcher), over the same loopback StoreService.
+func BenchmarkSequentialReadTree(b *testing.B) {
+	data := make([]byte, 256<<20)
+	rand.Read(data)
+	_, ob, err := blob.Outboard(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := loopbackPeer(b, data)
+	for _, tc := range []struct {
+		name string
+		f    Fetcher
+	}{{"in-order", rpcFetcher{c}}, {"tree", rpcTreeFetcher{rpcFetcher{c}, ob}}} {
+		cache := newCache(b)
+		mustApply(b, cache, "alice", linkData(1, "big", data))
+		dir := mountUnrealOpts(b, cache, tc.f, Options{FetchTimeout: time.Minute}, nil)
+		b.Run(tc.name+"-dd-128KiB", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				out, err := exec.Command("dd", "if="+filepath.Join(dir, "docs", "big"), "of=/dev/null", "bs=128k").CombinedOutput()
+				if err != nil {
+					b.Fatalf("dd: %v: %s", err, out)
+				}
+			}
+		})
+	}
+}
