@@ -69,6 +69,11 @@ type Options struct {
 	// MaxFetches bounds the Fetcher calls in flight for the whole mount
 	// (default 16).
 	MaxFetches int
+	// TreeWait is how long the first chunk of a file read from its start
+	// waits for the peer's verified-chunk tree (TreeFetcher) before the
+	// file is hashed in order instead (default 1 s). Other chunks can only
+	// be checked by the tree and wait for it up to FetchTimeout.
+	TreeWait time.Duration
 }
 
 // maxRead is the largest kernel read (max_read) and the kernel's read-ahead.
@@ -83,6 +88,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxFetches <= 0 {
 		o.MaxFetches = 16
+	}
+	if o.TreeWait <= 0 {
+		o.TreeWait = time.Second
 	}
 	return o
 }

@@ -74,7 +74,8 @@ type handle struct {
 	mode    verifyMode
 	tree    []byte // in modeTree: the first tree that came, for peers without one
 
-	trees []treeSlot // per peer (index in peers); nil: no trees for this handle
+	trees   []treeSlot    // per peer (index in peers); nil: no trees for this handle
+	decided chan struct{} // with trees: closed once mode is set
 
 	hashMu sync.Mutex // one goroutine hashes at a time, in chunk order
 }
@@ -126,6 +127,7 @@ func (s *Server) newHandle(arena, path string, e Entry, peers []string) *handle 
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if _, ok := s.fetch.(TreeFetcher); ok && h.nchunk > 1 {
 		h.trees = make([]treeSlot, len(peers))
+		h.decided = make(chan struct{})
 		for i := range h.trees {
 			h.trees[i].done = make(chan struct{})
 		}

@@ -3,6 +3,7 @@ package unreal
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/tree"
@@ -17,9 +18,10 @@ import (
 // gave its tree, every chunk of the handle is checked on its own with
 // blob.VerifyChunk, in its fetch goroutine, before it is served (modeTree;
 // the in-order hashing is not used); if it could not (an older peer, a
-// store that refuses, a timeout), the handle hashes in order as without
-// trees (modeHash), and asks no more trees. No chunk is served before the
-// mode is decided, so no chunk escapes both checks.
+// store that refuses, a timeout, or a tree slower than Options.TreeWait
+// for a file read from its start: see verifyChunk), the handle hashes in
+// order as without trees (modeHash), and asks no more trees. No chunk is
+// served before the mode is decided, so no chunk escapes both checks.
 //
 // In modeTree a chunk from peer p is checked with p's own tree; when p has
 // none, with the tree the handle got first. Any tree is safe for any
@@ -92,33 +94,72 @@ func (h *handle) fetchTree(peer string) ([]byte, error) {
 // the handle's mode if this is the first chunk delivered. It returns
 // errCorrupt when the chunk does not match, nil when it does or when the
 // handle hashes in order instead.
+//
+// The wait for the tree: a chunk the in-order hashing needs next (chunk 0
+// for the first one delivered: a file read from its start) waits for the
+// peer's tree at most Options.TreeWait, then the handle hashes in order (a
+// peer computing the tree of a large file first would otherwise stall the
+// start of every cat); any other chunk can be checked by nothing else and
+// waits for the tree as long as its fetch may take (FetchTimeout).
 func (h *handle) verifyChunk(p int, i int64, data []byte) error {
 	if h.trees == nil {
 		return nil
 	}
+	slot := &h.trees[p]
 	h.mu.Lock()
 	h.startTreeLocked(p)
-	mode := h.mode
+	inOrder := i == h.hashed
 	h.mu.Unlock()
-	if mode == modeHash {
-		return nil
+	var grace <-chan time.Time
+	if inOrder {
+		t := time.NewTimer(h.s.opts.TreeWait)
+		defer t.Stop()
+		grace = t.C
 	}
-	slot := &h.trees[p]
-	select {
-	case <-slot.done:
-	case <-h.ctx.Done():
-		return h.ctx.Err()
+	for {
+		h.mu.Lock()
+		mode := h.mode
+		h.mu.Unlock()
+		if mode == modeHash {
+			return nil
+		}
+		done := false
+		if mode == modeUnknown {
+			select {
+			case <-slot.done:
+				done = true
+			case <-h.decided: // another chunk decided: look again
+			case <-grace:
+				h.mu.Lock()
+				if h.mode == modeUnknown {
+					h.s.log.Info("unreal: the peer's verified-chunk tree is slow to come: hashing the file in order",
+						"path", tree.Join(h.arena, h.path), "peer", h.peers[p], "waited", h.s.opts.TreeWait)
+					h.decideLocked(modeHash, nil)
+				}
+				h.mu.Unlock()
+			case <-h.ctx.Done():
+				return h.ctx.Err()
+			}
+		} else {
+			select {
+			case <-slot.done:
+				done = true
+			case <-h.ctx.Done():
+				return h.ctx.Err()
+			}
+		}
+		if done {
+			break
+		}
 	}
 	h.mu.Lock()
 	if h.mode == modeUnknown {
 		if slot.err != nil {
-			h.mode = modeHash
 			h.s.log.Info("unreal: no verified-chunk tree from the peer: hashing the file in order",
 				"path", tree.Join(h.arena, h.path), "peer", h.peers[p], "err", slot.err)
+			h.decideLocked(modeHash, nil)
 		} else {
-			h.mode = modeTree
-			h.tree = slot.tree
-			h.giveUpHash() // every chunk is checked on its own instead
+			h.decideLocked(modeTree, slot.tree)
 		}
 	}
 	mode, t := h.mode, slot.tree
@@ -136,4 +177,14 @@ func (h *handle) verifyChunk(p int, i int64, data []byte) error {
 		return fmt.Errorf("%w: chunk at %d does not match the peer's tree of blob %s", errCorrupt, i*chunkSize, h.e.Blob)
 	}
 	return nil
+}
+
+// decideLocked sets the handle's mode, once.
+func (h *handle) decideLocked(mode verifyMode, t []byte) {
+	h.mode = mode
+	h.tree = t
+	if mode == modeTree {
+		h.giveUpHash() // every chunk is checked on its own instead
+	}
+	close(h.decided)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/realsync/real/blob"
 )
@@ -21,7 +22,7 @@ type treeFetcher struct {
 	outboard []byte
 	// tree, if set, decides a Tree call: return handled=false to serve
 	// the right tree.
-	tree func(peer string) (t []byte, err error, handled bool)
+	tree func(ctx context.Context, peer string) (t []byte, err error, handled bool)
 
 	treeMu    sync.Mutex
 	treeCalls map[string]int
@@ -44,7 +45,7 @@ func (f *treeFetcher) Tree(ctx context.Context, peer, arena, path string, b blob
 	f.treeCalls[peer]++
 	f.treeMu.Unlock()
 	if f.tree != nil {
-		if t, err, ok := f.tree(peer); ok {
+		if t, err, ok := f.tree(ctx, peer); ok {
 			return t, err
 		}
 	}
@@ -114,7 +115,7 @@ func TestReadTreeRandomRead(t *testing.T) {
 			f := newTreeFetcher(t, data)
 			f.answer = corruptFrom(data, 5*chunkSize, tc.bad...)
 			if tc.bobNoTree {
-				f.tree = func(peer string) ([]byte, error, bool) {
+				f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
 					if peer == "bob" {
 						return nil, errors.New("unimplemented"), true
 					}
@@ -191,7 +192,7 @@ func TestReadTreeTailFirst(t *testing.T) {
 		f := newTreeFetcher(t, data)
 		f.answer = corruptFrom(data, 3*chunkSize, "alice")
 		mustApply(t, c, "alice", linkData(1, "f.zip", data))
-		dir := mountWith(t, c, f, Options{})
+		dir := mountWith(t, c, f, Options{TreeWait: time.Minute}) // read from the start: wait for the tree
 		got, err := readAll(filepath.Join(dir, "docs", "f.zip"), 128<<10)
 		if !errors.Is(err, syscall.EIO) {
 			t.Fatalf("cat of a file with a corrupt chunk 3: %d bytes, %v; want EIO", len(got), err)
@@ -208,7 +209,7 @@ func TestReadTreeBadTree(t *testing.T) {
 	c := newCache(t)
 	data := randomData(t, 6*chunkSize+100)
 	f := newTreeFetcher(t, data)
-	f.tree = func(peer string) ([]byte, error, bool) {
+	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
 		if peer != "alice" {
 			return nil, nil, false
 		}
@@ -219,7 +220,7 @@ func TestReadTreeBadTree(t *testing.T) {
 	}
 	mustApply(t, c, "alice", linkData(1, "f.bin", data))
 	mustApply(t, c, "bob", linkData(1, "f.bin", data))
-	dir := mountWith(t, c, f, Options{})
+	dir := mountWith(t, c, f, Options{TreeWait: time.Minute}) // read from the start: wait for the tree
 	got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read with a bad tree on alice: %d bytes, %v; want the %d bytes", len(got), err, len(data))
@@ -238,7 +239,7 @@ func TestReadTreeUnavailableHashesInOrder(t *testing.T) {
 			c := newCache(t)
 			data := randomData(t, 3*chunkSize+7)
 			f := newTreeFetcher(t, data)
-			f.tree = func(peer string) ([]byte, error, bool) {
+			f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
 				return nil, errors.New("unimplemented"), true
 			}
 			if corrupt {
@@ -258,6 +259,43 @@ func TestReadTreeUnavailableHashesInOrder(t *testing.T) {
 			}
 			if !errors.Is(err, syscall.EIO) || len(got) < 2*chunkSize || len(got) >= len(data) {
 				t.Fatalf("read of a corrupt file without a tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
+			}
+		})
+	}
+}
+
+// A peer slow to give its tree (it hashes a large file first) does not
+// stall a read from the start: after TreeWait the file is hashed in order,
+// long before the tree's own bound (FetchTimeout) would give it up.
+func TestReadTreeSlowTreeHashesInOrder(t *testing.T) {
+	for _, corrupt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("corrupt=%v", corrupt), func(t *testing.T) {
+			c := newCache(t)
+			data := randomData(t, 3*chunkSize+7)
+			f := newTreeFetcher(t, data)
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil, errors.New("gave up"), true
+			}
+			if corrupt {
+				f.answer = corruptFrom(data, chunkSize, "alice")
+			}
+			mustApply(t, c, "alice", linkData(1, "f.bin", data))
+			dir := mountWith(t, c, f, Options{FetchTimeout: 10 * time.Minute, TreeWait: 100 * time.Millisecond})
+			got, err := readWithin(t, dir, "f.bin", time.Minute)
+			if !corrupt {
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("read with a slow tree: %d bytes, %v; want the %d bytes", len(got), err, len(data))
+				}
+				return
+			}
+			if !errors.Is(err, syscall.EIO) || len(got) < 2*chunkSize {
+				t.Fatalf("read of a corrupt file with a slow tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
 			}
 		})
 	}
