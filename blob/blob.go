@@ -66,8 +66,15 @@ func Parse(s string) (Hash, error) {
 	return FromBytes(b)
 }
 
-// Of hashes a byte slice.
-func Of(b []byte) Hash { return Hash(blake3.Sum256(b)) }
+// Of hashes a byte slice (a long one in pieces, as Hasher.Write does).
+func Of(b []byte) Hash {
+	if len(b) > writePiece {
+		h := NewHasher()
+		h.Write(b)
+		return h.Sum()
+	}
+	return Hash(blake3.Sum256(b))
+}
 
 // Hasher hashes streamed writes.
 type Hasher struct{ h *blake3.Hasher }

@@ -59,8 +59,7 @@ func loopbackPeer(b *testing.B, data []byte) *rpc.Client {
 // reads through the Unreal mount, against the raw stream of the same bytes
 // from the same StoreService (ReadAt in 4 MiB calls, one at a time).
 func BenchmarkSequentialRead(b *testing.B) {
-	data := make([]byte, 1<<30)
-	rand.Read(data)
+	data := randomData(b, 1<<30)
 	c := loopbackPeer(b, data)
 	h := blob.Of(data)
 	b.Run("raw-rpc", func(b *testing.B) {
@@ -81,15 +80,16 @@ func BenchmarkSequentialRead(b *testing.B) {
 		b.Run(fmt.Sprintf("unreal-%dKiB", size>>10), func(b *testing.B) { readThrough(b, dir, data, size) })
 	}
 	// The reader as a user has it: another process (dd, 128 KiB reads).
-	b.Run("unreal-dd-128KiB", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for b.Loop() {
-			out, err := exec.Command("dd", "if="+filepath.Join(dir, "docs", "big"), "of=/dev/null", "bs=128k").CombinedOutput()
-			if err != nil {
-				b.Fatalf("dd: %v: %s", err, out)
-			}
-		}
-	})
+	b.Run("unreal-dd-128KiB", func(b *testing.B) { ddThrough(b, dir, len(data)) })
+	// As the daemon reads: each chunk checked by the tree the peer serves
+	// (rpc.Client.Tree; the store hashes the file once, then caches it).
+	tcache := newCache(b)
+	mustApply(b, tcache, "alice", linkData(1, "big", data))
+	tdir := mountUnrealOpts(b, tcache, rpcTreeClient{rpcFetcher{c}}, Options{FetchTimeout: time.Minute}, nil)
+	if _, err := c.Tree(context.Background(), "docs", "big", h, int64(len(data))); err != nil {
+		b.Fatal(err) // the peer's tree made (and cached) before the timing
+	}
+	b.Run("unreal-tree-dd-128KiB", func(b *testing.B) { ddThrough(b, tdir, len(data)) })
 }
 
 // readThrough reads docs/big under dir to the end in reads of size bytes.
@@ -109,6 +109,25 @@ func readThrough(b *testing.B, dir string, data []byte, size int) {
 	}
 }
 
+// ddThrough reads docs/big under dir with dd (another process, 128 KiB reads).
+func ddThrough(b *testing.B, dir string, size int) {
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		out, err := exec.Command("dd", "if="+filepath.Join(dir, "docs", "big"), "of=/dev/null", "bs=128k").CombinedOutput()
+		if err != nil {
+			b.Fatalf("dd: %v: %s", err, out)
+		}
+	}
+}
+
+// rpcTreeClient is rpcFetcher with the trees the peer serves (as the
+// daemon's fetcher).
+type rpcTreeClient struct{ rpcFetcher }
+
+func (f rpcTreeClient) Tree(ctx context.Context, peer, arena, path string, b blob.Hash, size int64) ([]byte, error) {
+	return f.c.Tree(ctx, arena, path, b, size)
+}
+
 // rpcTreeFetcher is rpcFetcher with the content's tree (computed here, as
 // the peer's store would serve it).
 type rpcTreeFetcher struct {
@@ -124,8 +143,7 @@ func (f rpcTreeFetcher) Tree(ctx context.Context, peer, arena, path string, b bl
 // that hashes in order (plain Fetcher) and through one that checks each
 // chunk by the tree (TreeFetcher), over the same loopback StoreService.
 func BenchmarkSequentialReadTree(b *testing.B) {
-	data := make([]byte, 256<<20)
-	rand.Read(data)
+	data := randomData(b, 256<<20)
 	_, ob, err := blob.Outboard(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		b.Fatal(err)
@@ -138,14 +156,6 @@ func BenchmarkSequentialReadTree(b *testing.B) {
 		cache := newCache(b)
 		mustApply(b, cache, "alice", linkData(1, "big", data))
 		dir := mountUnrealOpts(b, cache, tc.f, Options{FetchTimeout: time.Minute}, nil)
-		b.Run(tc.name+"-dd-128KiB", func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				out, err := exec.Command("dd", "if="+filepath.Join(dir, "docs", "big"), "of=/dev/null", "bs=128k").CombinedOutput()
-				if err != nil {
-					b.Fatalf("dd: %v: %s", err, out)
-				}
-			}
-		})
+		b.Run(tc.name+"-dd-128KiB", func(b *testing.B) { ddThrough(b, dir, len(data)) })
 	}
 }

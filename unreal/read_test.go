@@ -79,11 +79,16 @@ func (f *testFetcher) snapshot() ([]fetchCall, int) {
 	return append([]fetchCall(nil), f.calls...), f.maxIn
 }
 
+// randomData is n random bytes, made 1 MiB at a time: one getrandom call
+// for a GiB cannot be preempted, and a GC meanwhile spins (which clouded
+// the read benchmark's CPU profile).
 func randomData(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
+	for off := 0; off < n; off += 1 << 20 {
+		if _, err := rand.Read(b[off:min(n, off+1<<20)]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return b
 }
