@@ -18,13 +18,13 @@ func TestUnwantedArenaNoFullReport(t *testing.T) {
 	t.Run("pull", func(t *testing.T) { testUnwantedArena(t, true) })
 }
 
-// testUnwantedArena: a has arenas shared and private, b only shared; with
-// pull, b has no listening address and pulls a's history (and a, which then
-// runs no sender at all, trims its history too).
-func testUnwantedArena(t *testing.T, pull bool) {
+// householdArenaOnA is a household of a and b where a also has arena
+// extra; with pull, b has no listening address (it pulls a's history).
+func householdArenaOnA(t *testing.T, extra string, pull bool) (a, b *peer) {
+	t.Helper()
 	h := householdWith(t, func(c *config.Config) {
 		if c.Name == "a" {
-			c.Arenas = append(c.Arenas, config.Arena{Name: "private"})
+			c.Arenas = append(c.Arenas, config.Arena{Name: extra})
 			if pull {
 				c.Peers[0].Address = ""
 			}
@@ -32,7 +32,14 @@ func testUnwantedArena(t *testing.T, pull bool) {
 			c.Listen = ""
 		}
 	}, "a", "b")
-	a, b := h["a"], h["b"]
+	return h["a"], h["b"]
+}
+
+// testUnwantedArena: a has arenas shared and private, b only shared; with
+// pull, b has no listening address and pulls a's history (and a, which then
+// runs no sender at all, trims its history too).
+func testUnwantedArena(t *testing.T, pull bool) {
+	a, b := householdArenaOnA(t, "private", pull)
 	one := random(100)
 	os.WriteFile(a.path("one"), one, 0o644)
 	eventually(t, "one on b", sameContent(b.path("one"), one))

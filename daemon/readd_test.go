@@ -62,17 +62,7 @@ func TestArenaAddedAtProgressZero(t *testing.T) {
 }
 
 func testArenaAddedAtZero(t *testing.T, pull bool) {
-	h := householdWith(t, func(c *config.Config) {
-		if c.Name == "a" {
-			c.Arenas = append(c.Arenas, config.Arena{Name: "extra"})
-			if pull {
-				c.Peers[0].Address = ""
-			}
-		} else if pull {
-			c.Listen = ""
-		}
-	}, "a", "b")
-	a, b := h["a"], h["b"]
+	a, b := householdArenaOnA(t, "extra", pull)
 	x := random(100)
 	os.WriteFile(filepath.Join(a.mount, "extra", "x"), x, 0o644)
 	eventually(t, "a's history of x handed to b", func() error {
