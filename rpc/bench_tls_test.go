@@ -32,13 +32,7 @@ func reportCPU(b *testing.B, start time.Duration, bytes int64) {
 // BenchmarkStoreRead1GiB reads a 1 GiB in-memory content over loopback TLS
 // with ReadAt in 4 MiB calls (what the Unreal does with its read-ahead).
 func BenchmarkStoreRead1GiB(b *testing.B) {
-	f := newFixture(b)
-	c := f.client(b)
-	data := make([]byte, benchSize)
-	copy(data, randomBytes(1<<20))
-	f.store.files["big/content"] = data
-	f.store.sums = map[string]blob.Hash{"big/content": {1}} // skip hashing 1 GiB: the reader does not verify here
-	h := blob.Hash{1}
+	c, h := bigContent(b)
 	ctx := ctxT(b)
 	buf := make([]byte, 4<<20)
 	b.SetBytes(benchSize)
@@ -55,17 +49,23 @@ func BenchmarkStoreRead1GiB(b *testing.B) {
 	reportCPU(b, start, moved)
 }
 
-// BenchmarkStoreRead1GiBOneStream is BenchmarkStoreRead1GiB with the whole
-// file asked for in one ReadAt: one Read stream of 256 KiB messages, no
-// round trip per 4 MiB.
-func BenchmarkStoreRead1GiBOneStream(b *testing.B) {
+// bigContent serves benchSize bytes as big/content and returns a client
+// of that server and the blob to ask for.
+func bigContent(b *testing.B) (*Client, blob.Hash) {
 	f := newFixture(b)
 	c := f.client(b)
 	data := make([]byte, benchSize)
 	copy(data, randomBytes(1<<20))
 	f.store.files["big/content"] = data
-	f.store.sums = map[string]blob.Hash{"big/content": {1}} // as above
-	h := blob.Hash{1}
+	f.store.sums = map[string]blob.Hash{"big/content": {1}} // skip hashing 1 GiB: the reader does not verify here
+	return c, blob.Hash{1}
+}
+
+// BenchmarkStoreRead1GiBOneStream is BenchmarkStoreRead1GiB with the whole
+// file asked for in one ReadAt: one Read stream of 256 KiB messages, no
+// round trip per 4 MiB.
+func BenchmarkStoreRead1GiBOneStream(b *testing.B) {
+	c, h := bigContent(b)
 	ctx := ctxT(b)
 	buf := make([]byte, benchSize)
 	b.SetBytes(benchSize)
