@@ -63,6 +63,11 @@ type handle struct {
 
 	ctx    context.Context // of the fetches; cancelled at Release
 	cancel context.CancelFunc
+	// treeCancel, with trees, cancels the tree fetches (treeCtx, under
+	// ctx) once the handle hashes in order: they would hold fetch slots
+	// for nothing.
+	treeCtx    context.Context
+	treeCancel context.CancelFunc
 
 	mu      sync.Mutex
 	chunks  map[int64]*chunk
@@ -128,6 +133,7 @@ func (s *Server) newHandle(arena, path string, e Entry, peers []string) *handle 
 	if _, ok := s.fetch.(TreeFetcher); ok && h.nchunk > 1 {
 		h.trees = make([]treeSlot, len(peers))
 		h.decided = make(chan struct{})
+		h.treeCtx, h.treeCancel = context.WithCancel(h.ctx)
 		for i := range h.trees {
 			h.trees[i].done = make(chan struct{})
 		}
@@ -400,15 +406,20 @@ func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
 // released. After an error, call may still be running: its results must
 // not be read.
 func (h *handle) bounded(call func(ctx context.Context)) error {
+	return h.boundedIn(h.ctx, call)
+}
+
+// boundedIn is bounded under parent (h.ctx or one under it).
+func (h *handle) boundedIn(parent context.Context, call func(ctx context.Context)) error {
 	select {
 	case h.s.fetches <- struct{}{}:
 		defer func() { <-h.s.fetches }()
-	case <-h.ctx.Done():
-		return fmt.Errorf("waiting for a fetch slot: %w", h.ctx.Err())
+	case <-parent.Done():
+		return fmt.Errorf("waiting for a fetch slot: %w", parent.Err())
 	}
 	idle := h.s.opts.FetchTimeout
 	prog := &progress{start: time.Now()}
-	ctx, cancel := context.WithCancel(context.WithValue(h.ctx, progressKey{}, prog))
+	ctx, cancel := context.WithCancel(context.WithValue(parent, progressKey{}, prog))
 	defer cancel()
 	done := make(chan struct{})
 	go func() {

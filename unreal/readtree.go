@@ -76,7 +76,7 @@ func (h *handle) fetchTree(peer string) ([]byte, error) {
 	tf := h.s.fetch.(TreeFetcher)
 	var t []byte
 	var terr error
-	if err := h.bounded(func(ctx context.Context) {
+	if err := h.boundedIn(h.treeCtx, func(ctx context.Context) {
 		t, terr = tf.Tree(ctx, peer, h.arena, h.path, h.e.Blob, h.e.Size)
 	}); err != nil {
 		return nil, fmt.Errorf("tree: %w", err)
@@ -185,6 +185,12 @@ func (h *handle) decideLocked(mode verifyMode, t []byte) {
 	h.tree = t
 	if mode == modeTree {
 		h.giveUpHash() // every chunk is checked on its own instead
+	} else {
+		// No tree is used from now on: the calls still waiting for one
+		// (a peer hashing a large file) would hold fetch slots up to
+		// FetchTimeout, and with a few such files kept open every other
+		// read would wait for a slot (TestReadTreeGivenUpFreesFetchSlot).
+		h.treeCancel()
 	}
 	close(h.decided)
 }

@@ -300,3 +300,39 @@ func TestReadTreeSlowTreeHashesInOrder(t *testing.T) {
 		})
 	}
 }
+
+// A handle that gave up waiting for a slow tree (TreeWait) and hashes in
+// order no longer holds a fetch slot for that tree: with files kept open
+// (an editor, a player), their hanging Tree calls held the MaxFetches
+// slots for FetchTimeout each, and the reads of every other file waited.
+func TestReadTreeGivenUpFreesFetchSlot(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 3*chunkSize+7)
+	f := newTreeFetcher(t, data)
+	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
+		<-ctx.Done() // hashing a large file, longer than anyone waits
+		return nil, ctx.Err(), true
+	}
+	names := []string{"a.bin", "b.bin", "c.bin", "d.bin"}
+	for i, name := range names {
+		mustApply(t, c, "alice", linkData(uint64(i+1), name, data))
+	}
+	dir := mountWith(t, c, f, Options{FetchTimeout: 30 * time.Second, TreeWait: 50 * time.Millisecond, MaxFetches: 2})
+	for _, name := range names {
+		fd := openDoc(t, dir, name) // kept open
+		buf := make([]byte, 64<<10)
+		done := make(chan error, 1)
+		go func() {
+			_, err := fd.ReadAt(buf, 0)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil || !bytes.Equal(buf, data[:len(buf)]) {
+				t.Fatalf("read of %s: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("read of %s still waiting after 10 s while the files before it are open (their trees hold the fetch slots?)", name)
+		}
+	}
+}
