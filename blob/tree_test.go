@@ -109,3 +109,21 @@ func BenchmarkVerifyChunk(b *testing.B) {
 		i = (i + 1) % 64
 	}
 }
+
+// The content of zero bytes has one chunk, empty, that verifies as any
+// other only chunk does; nothing else verifies against its tree.
+func TestVerifyChunkEmpty(t *testing.T) {
+	root, ob, err := Outboard(bytes.NewReader(nil), 0)
+	if err != nil || len(ob) != 8 || CheckOutboard(ob, 0) != nil {
+		t.Fatalf("outboard of nothing: %d bytes, %v", len(ob), err)
+	}
+	if !VerifyChunk(root, ob, 0, nil) {
+		t.Error("the empty chunk of the empty content does not verify")
+	}
+	if VerifyChunk(Of([]byte("x")), ob, 0, nil) {
+		t.Error("the empty chunk verifies under another root")
+	}
+	if VerifyChunk(root, ob, 0, []byte("x")) || VerifyChunk(root, ob, TreeChunk, nil) {
+		t.Error("bytes or an offset beyond the empty content verify")
+	}
+}
