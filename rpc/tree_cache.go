@@ -73,33 +73,47 @@ func (tc *treeCache) close() { tc.cancel() }
 
 // compute returns the outboard of b: the cached one, the result of the
 // computation in flight, or that of a new one, compute(ctx), to which c is
-// handed over (the computation closes it; when a computation was already
-// running or the tree is cached, c is closed at once). ctx bounds only the
-// wait of this caller.
+// handed over (the computation closes it; when the tree is cached, or
+// came from a computation already running, c is closed here). ctx bounds
+// only the wait of this caller. A computation already running reads
+// another file of b (another path, or the same one opened earlier): when
+// it fails (those bytes were not b: ErrChanged), this caller's own c is
+// hashed rather than the other file's failure given as its answer.
 func (tc *treeCache) compute(ctx context.Context, b blob.Hash, c Content, compute func(context.Context, Content) ([]byte, error)) ([]byte, error) {
-	tc.mu.Lock()
-	if e, ok := tc.byBlob[b]; ok {
-		tc.lru.MoveToFront(e)
+	for {
+		tc.mu.Lock()
+		if e, ok := tc.byBlob[b]; ok {
+			tc.lru.MoveToFront(e)
+			tc.mu.Unlock()
+			c.Close()
+			return e.Value.(*treeEntry).outboard, nil
+		}
+		call, running := tc.inFlight[b]
+		if !running {
+			call = &treeCall{done: make(chan struct{})}
+			tc.inFlight[b] = call
+		}
 		tc.mu.Unlock()
-		c.Close()
-		return e.Value.(*treeEntry).outboard, nil
-	}
-	call, running := tc.inFlight[b]
-	if !running {
-		call = &treeCall{done: make(chan struct{})}
-		tc.inFlight[b] = call
-	}
-	tc.mu.Unlock()
-	if running {
-		c.Close()
-	} else {
-		go tc.run(b, call, c, compute)
-	}
-	select {
-	case <-call.done:
-		return call.out, call.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		if !running {
+			go tc.run(b, call, c, compute)
+			select {
+			case <-call.done:
+				return call.out, call.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			c.Close()
+			return nil, ctx.Err()
+		}
+		if call.err == nil || tc.ctx.Err() != nil {
+			c.Close()
+			return call.out, call.err
+		}
+		// Another file's bytes failed: try ours.
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -360,4 +361,73 @@ func TestTreeShutdown(t *testing.T) {
 	}
 	err := <-errc
 	mustIs(t, err, ErrUnavailable)
+}
+
+// changedLate serves other bytes than the version, after release is closed;
+// started is closed at its first read.
+type changedLate struct {
+	replaced
+	started, release chan struct{}
+	once             *sync.Once
+}
+
+func (b changedLate) ReadAt(p []byte, off int64) (int, error) {
+	b.once.Do(func() { close(b.started) })
+	<-b.release
+	return b.replaced.ReadAt(p, off)
+}
+
+// Two files of one blob asked at once: the first one's bytes changed (the
+// tree computed from them fails), the second is right. The second request
+// gets the tree from its own file, not the first one's ErrChanged.
+func TestTreeSharedComputationFailsForOtherFile(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t)
+	ctx := ctxT(t)
+	data := randomBytes(2*blob.TreeChunk + 5000)
+	f.store.files["docs/a.bin"] = data
+	f.store.files["docs/b.bin"] = data
+	b := blob.Of(data)
+	other := bytes.Clone(data)
+	other[17] ^= 1
+	started, release := make(chan struct{}), make(chan struct{})
+	var opened atomic.Int32
+	f.store.wrap = func(c Content) Content {
+		if opened.Add(1) == 1 {
+			return changedLate{replaced{c, other}, started, release, &sync.Once{}}
+		}
+		return c
+	}
+	errA := make(chan error, 1)
+	go func() {
+		_, err := c.Tree(ctx, "docs", "a.bin", b, int64(len(data)))
+		errA <- err
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the tree of a.bin was never computed")
+	}
+	type result struct {
+		out []byte
+		err error
+	}
+	resB := make(chan result, 1)
+	go func() {
+		out, err := c.Tree(ctx, "docs", "b.bin", b, int64(len(data)))
+		resB <- result{out, err}
+	}()
+	for opened.Load() < 2 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // b.bin's request joins a.bin's computation
+	close(release)
+	mustIs(t, <-errA, ErrChanged)
+	r := <-resB
+	if r.err != nil {
+		t.Fatalf("tree of b.bin, whose bytes are right, while a.bin's failed: %v", r.err)
+	}
+	if !blob.VerifyChunk(b, r.out, blob.TreeChunk, data[blob.TreeChunk:2*blob.TreeChunk]) {
+		t.Fatal("the tree of b.bin does not verify")
+	}
 }
