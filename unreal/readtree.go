@@ -30,6 +30,13 @@ import (
 // that fails counts as p failing (its tree or its bytes are bad): the next
 // peer holding the blob is asked, as for a fetch error.
 
+// The tree checks aligned chunks of blob.TreeChunk bytes: the handle's
+// chunks must be those (a compile error otherwise).
+var (
+	_ [chunkSize - blob.TreeChunk]struct{}
+	_ [blob.TreeChunk - chunkSize]struct{}
+)
+
 // verifyMode is how a handle checks its chunks.
 type verifyMode int
 
