@@ -406,16 +406,19 @@ func (h *handle) fetchFrom(peer string, size int, off int64) ([]byte, error) {
 // released. After an error, call may still be running: its results must
 // not be read.
 func (h *handle) bounded(call func(ctx context.Context)) error {
-	return h.boundedIn(h.ctx, call)
+	return h.boundedIn(h.ctx, true, call)
 }
 
-// boundedIn is bounded under parent (h.ctx or one under it).
-func (h *handle) boundedIn(parent context.Context, call func(ctx context.Context)) error {
-	select {
-	case h.s.fetches <- struct{}{}:
-		defer func() { <-h.s.fetches }()
-	case <-parent.Done():
-		return fmt.Errorf("waiting for a fetch slot: %w", parent.Err())
+// boundedIn is bounded under parent (h.ctx or one under it), holding a
+// fetch slot if slot is set.
+func (h *handle) boundedIn(parent context.Context, slot bool, call func(ctx context.Context)) error {
+	if slot {
+		select {
+		case h.s.fetches <- struct{}{}:
+			defer func() { <-h.s.fetches }()
+		case <-parent.Done():
+			return fmt.Errorf("waiting for a fetch slot: %w", parent.Err())
+		}
 	}
 	idle := h.s.opts.FetchTimeout
 	prog := &progress{start: time.Now()}

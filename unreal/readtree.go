@@ -78,12 +78,17 @@ func (h *handle) startTreeLocked(p int) {
 }
 
 // fetchTree fetches peer's tree of the handle's blob, bounded like a
-// chunk's fetch, and checks its shape.
+// chunk's fetch (FetchTimeout), and checks its shape. It holds no fetch
+// slot: a tree call waits for the peer to hash the file, and holding
+// slots the chunks need, the trees of a few files opened at once stalled
+// the first chunk of each (the one whose arrival starts TreeWait) for
+// FetchTimeout (TestReadTreeSlowTreesOpenedAtOnce). Tree calls are one per
+// open file and peer, each a single small reply.
 func (h *handle) fetchTree(peer string) ([]byte, error) {
 	tf := h.s.fetch.(TreeFetcher)
 	var t []byte
 	var terr error
-	if err := h.boundedIn(h.treeCtx, func(ctx context.Context) {
+	if err := h.boundedIn(h.treeCtx, false, func(ctx context.Context) {
 		t, terr = tf.Tree(ctx, peer, h.arena, h.path, h.e.Blob, h.e.Size)
 	}); err != nil {
 		return nil, fmt.Errorf("tree: %w", err)

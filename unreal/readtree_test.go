@@ -336,3 +336,45 @@ func TestReadTreeGivenUpFreesFetchSlot(t *testing.T) {
 		}
 	}
 }
+
+// Files opened at once whose peer is slow to give trees: the tree calls
+// do not take the fetch slots their first chunks need (the first chunk's
+// arrival is what starts TreeWait), so every read is answered after about
+// TreeWait; they waited for FetchTimeout (the trees' bound) before.
+func TestReadTreeSlowTreesOpenedAtOnce(t *testing.T) {
+	c := newCache(t)
+	data := randomData(t, 3*chunkSize+7)
+	f := newTreeFetcher(t, data)
+	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
+		<-ctx.Done() // hashing a large file, longer than anyone waits
+		return nil, ctx.Err(), true
+	}
+	const n = 16
+	for i := range n {
+		mustApply(t, c, "alice", linkData(uint64(i+1), fmt.Sprintf("f%d.bin", i), data))
+	}
+	dir := mountWith(t, c, f, Options{FetchTimeout: 30 * time.Second, TreeWait: 50 * time.Millisecond, MaxFetches: 2})
+	done := make(chan error, n)
+	for i := range n {
+		fd := openDoc(t, dir, fmt.Sprintf("f%d.bin", i))
+		go func() {
+			buf := make([]byte, 64<<10)
+			_, err := fd.ReadAt(buf, 0)
+			if err == nil && !bytes.Equal(buf, data[:len(buf)]) {
+				err = errors.New("wrong bytes")
+			}
+			done <- err
+		}()
+	}
+	deadline := time.After(20 * time.Second)
+	for range n {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+		case <-deadline:
+			t.Fatalf("reads of %d files opened at once still waiting after 20 s (FetchTimeout 30 s): their trees hold the fetch slots?", n)
+		}
+	}
+}
