@@ -66,8 +66,9 @@ type Options struct {
 	// ReadAhead is how far beyond a forward read chunks are fetched
 	// (default 16 MiB, rounded down to whole chunks).
 	ReadAhead int64
-	// MaxFetches bounds the Fetcher calls in flight for the whole mount
-	// (default 16).
+	// MaxFetches bounds the chunk fetches (Fetcher.ReadAt calls) in flight
+	// for the whole mount (default 16). Tree calls take no slot: one per
+	// open file and peer, each a small reply (see readtree.go).
 	MaxFetches int
 	// TreeWait is how long the first chunk of a file read from its start
 	// waits for the peer's verified-chunk tree (TreeFetcher) before the
@@ -104,7 +105,7 @@ type Server struct {
 	root  *dirNode
 	fuse  *fuse.Server
 	opts  Options
-	// fetches holds one token per Fetcher call in flight (MaxFetches).
+	// fetches holds one token per chunk fetch in flight (MaxFetches).
 	fetches chan struct{}
 	uid     uint32
 	gid     uint32
