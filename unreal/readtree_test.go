@@ -301,23 +301,31 @@ func TestReadTreeSlowTreeHashesInOrder(t *testing.T) {
 	}
 }
 
+// hangingTrees mounts files of 3 chunks under names, served by a peer
+// whose Tree calls never answer (hashing a large file, longer than anyone
+// waits), with TreeWait 50 ms, FetchTimeout 30 s and MaxFetches 2.
+func hangingTrees(t *testing.T, names []string) (dir string, data []byte) {
+	t.Helper()
+	c := newCache(t)
+	data = randomData(t, 3*chunkSize+7)
+	f := newTreeFetcher(t, data)
+	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
+		<-ctx.Done()
+		return nil, ctx.Err(), true
+	}
+	for i, name := range names {
+		mustApply(t, c, "alice", linkData(uint64(i+1), name, data))
+	}
+	return mountWith(t, c, f, Options{FetchTimeout: 30 * time.Second, TreeWait: 50 * time.Millisecond, MaxFetches: 2}), data
+}
+
 // A handle that gave up waiting for a slow tree (TreeWait) and hashes in
 // order no longer holds a fetch slot for that tree: with files kept open
 // (an editor, a player), their hanging Tree calls held the MaxFetches
 // slots for FetchTimeout each, and the reads of every other file waited.
 func TestReadTreeGivenUpFreesFetchSlot(t *testing.T) {
-	c := newCache(t)
-	data := randomData(t, 3*chunkSize+7)
-	f := newTreeFetcher(t, data)
-	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
-		<-ctx.Done() // hashing a large file, longer than anyone waits
-		return nil, ctx.Err(), true
-	}
 	names := []string{"a.bin", "b.bin", "c.bin", "d.bin"}
-	for i, name := range names {
-		mustApply(t, c, "alice", linkData(uint64(i+1), name, data))
-	}
-	dir := mountWith(t, c, f, Options{FetchTimeout: 30 * time.Second, TreeWait: 50 * time.Millisecond, MaxFetches: 2})
+	dir, data := hangingTrees(t, names)
 	for _, name := range names {
 		fd := openDoc(t, dir, name) // kept open
 		buf := make([]byte, 64<<10)
@@ -342,21 +350,15 @@ func TestReadTreeGivenUpFreesFetchSlot(t *testing.T) {
 // arrival is what starts TreeWait), so every read is answered after about
 // TreeWait; they waited for FetchTimeout (the trees' bound) before.
 func TestReadTreeSlowTreesOpenedAtOnce(t *testing.T) {
-	c := newCache(t)
-	data := randomData(t, 3*chunkSize+7)
-	f := newTreeFetcher(t, data)
-	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
-		<-ctx.Done() // hashing a large file, longer than anyone waits
-		return nil, ctx.Err(), true
-	}
 	const n = 16
+	var names []string
 	for i := range n {
-		mustApply(t, c, "alice", linkData(uint64(i+1), fmt.Sprintf("f%d.bin", i), data))
+		names = append(names, fmt.Sprintf("f%d.bin", i))
 	}
-	dir := mountWith(t, c, f, Options{FetchTimeout: 30 * time.Second, TreeWait: 50 * time.Millisecond, MaxFetches: 2})
+	dir, data := hangingTrees(t, names)
 	done := make(chan error, n)
-	for i := range n {
-		fd := openDoc(t, dir, fmt.Sprintf("f%d.bin", i))
+	for _, name := range names {
+		fd := openDoc(t, dir, name)
 		go func() {
 			buf := make([]byte, 64<<10)
 			_, err := fd.ReadAt(buf, 0)
