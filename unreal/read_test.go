@@ -388,6 +388,43 @@ func TestReadConcurrencyBounded(t *testing.T) {
 	}
 }
 
+// heldChunks counts the chunk buffers a test fetcher filled and those the
+// garbage collector freed since.
+type heldChunks struct{ fetched, freed atomic.Int64 }
+
+// countHeld makes f count its chunk buffers (fail, if not nil, may fail a
+// call first: that one is not counted).
+func countHeld(f *testFetcher, fail func(fetchCall) error) *heldChunks {
+	h := &heldChunks{}
+	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+		if fail != nil {
+			if err := fail(call); err != nil {
+				return 0, err, true
+			}
+		}
+		h.fetched.Add(1)
+		// p is the chunk's buffer, kept as the chunk's data: count when
+		// the garbage collector frees it.
+		runtime.AddCleanup(&p[0], func(struct{}) { h.freed.Add(1) }, struct{}{})
+		return 0, nil, false
+	}
+	return h
+}
+
+// atMostReadAhead waits until an open file holds no more chunks than its
+// read-ahead and a few.
+func (h *heldChunks) atMostReadAhead(t *testing.T) {
+	t.Helper()
+	const most = 16<<20/chunkSize + 4
+	eventually(t, 10*time.Second, "chunks of an open file freed", func() error {
+		runtime.GC()
+		if live := h.fetched.Load() - h.freed.Load(); live > most {
+			return fmt.Errorf("%d of %d fetched chunks still held by the open file, want at most %d", live, h.fetched.Load(), most)
+		}
+		return nil
+	})
+}
+
 // A read that starts past the first chunk and goes on to the end (tail -c
 // +N, a resumed copy) can never be verified in order; the handle must not
 // keep every chunk it fetched waiting for a hash that never comes: an open
@@ -397,14 +434,7 @@ func TestReadFromOffsetKeepsMemoryBounded(t *testing.T) {
 	c := newCache(t)
 	data := randomData(t, nchunk*chunkSize)
 	f := newTestFetcher(data)
-	var fetched, freed atomic.Int64
-	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
-		fetched.Add(1)
-		// p is the chunk's buffer, kept as the chunk's data: count when
-		// the garbage collector frees it.
-		runtime.AddCleanup(&p[0], func(struct{}) { freed.Add(1) }, struct{}{})
-		return 0, nil, false
-	}
+	held := countHeld(f, nil)
 	mustApply(t, c, "alice", linkData(1, "big.bin", data))
 	dir := mountWith(t, c, f, Options{})
 	fd := openDoc(t, dir, "big.bin")
@@ -416,14 +446,7 @@ func TestReadFromOffsetKeepsMemoryBounded(t *testing.T) {
 		t.Fatalf("read from 4 MiB: %d bytes, %v; want the last %d bytes", len(got), err, len(data)-chunkSize)
 	}
 	// The file stays open: what its handle holds must be near the read-ahead.
-	const most = 16<<20/chunkSize + 4
-	eventually(t, 10*time.Second, "chunks of an open file freed", func() error {
-		runtime.GC()
-		if live := fetched.Load() - freed.Load(); live > most {
-			return fmt.Errorf("%d of %d fetched chunks still held by the open file, want at most %d", live, fetched.Load(), most)
-		}
-		return nil
-	})
+	held.atMostReadAhead(t)
 }
 
 // A sequential read after a seek back (a zip or mp4 read at its end first,
@@ -595,16 +618,13 @@ func TestReadSkippedFailedChunkKeepsMemoryBounded(t *testing.T) {
 	c := newCache(t)
 	data := randomData(t, nchunk*chunkSize)
 	f := newTestFetcher(data)
-	var fetched, freed atomic.Int64
 	var failedOnce atomic.Bool
-	f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+	held := countHeld(f, func(call fetchCall) error {
 		if call.off == chunkSize && failedOnce.CompareAndSwap(false, true) {
-			return 0, errors.New("connection reset"), true
+			return errors.New("connection reset")
 		}
-		fetched.Add(1)
-		runtime.AddCleanup(&p[0], func(struct{}) { freed.Add(1) }, struct{}{})
-		return 0, nil, false
-	}
+		return nil
+	})
 	mustApply(t, c, "alice", linkData(1, "big.bin", data))
 	dir := mountWith(t, c, f, Options{})
 	fd := openDoc(t, dir, "big.bin")
@@ -624,12 +644,5 @@ func TestReadSkippedFailedChunkKeepsMemoryBounded(t *testing.T) {
 			t.Fatalf("read at chunk %d: %v, or wrong bytes", i, err)
 		}
 	}
-	const most = 16<<20/chunkSize + 4
-	eventually(t, 10*time.Second, "chunks of an open file freed", func() error {
-		runtime.GC()
-		if live := fetched.Load() - freed.Load(); live > most {
-			return fmt.Errorf("%d of %d fetched chunks still held by the open file, want at most %d", live, fetched.Load(), most)
-		}
-		return nil
-	})
+	held.atMostReadAhead(t)
 }
