@@ -324,18 +324,19 @@ func TestTreeTooLarge(t *testing.T) {
 	}
 }
 
-// blocking reads once, then waits until the server stops its hashing.
-type blocking struct {
+// gated is content whose reads wait until release is closed; started is
+// closed at its first read.
+type gated struct {
 	Content
 	started chan struct{}
-	stop    <-chan struct{}
+	release <-chan struct{}
 	once    *sync.Once
 }
 
-func (b blocking) ReadAt(p []byte, off int64) (int, error) {
-	b.once.Do(func() { close(b.started) })
-	<-b.stop
-	return b.Content.ReadAt(p, off)
+func (g gated) ReadAt(p []byte, off int64) (int, error) {
+	g.once.Do(func() { close(g.started) })
+	<-g.release
+	return g.Content.ReadAt(p, off)
 }
 
 // A server stopping cancels the hashing in flight: the caller waiting for
@@ -348,7 +349,7 @@ func TestTreeShutdown(t *testing.T) {
 	f.store.files["docs/a.bin"] = data
 	started := make(chan struct{})
 	f.store.wrap = func(c Content) Content {
-		return blocking{c, started, f.srv.trees.ctx.Done(), &sync.Once{}}
+		return gated{c, started, f.srv.trees.ctx.Done(), &sync.Once{}} // until the server stops hashing
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -361,20 +362,6 @@ func TestTreeShutdown(t *testing.T) {
 	}
 	err := <-errc
 	mustIs(t, err, ErrUnavailable)
-}
-
-// changedLate serves other bytes than the version, after release is closed;
-// started is closed at its first read.
-type changedLate struct {
-	replaced
-	started, release chan struct{}
-	once             *sync.Once
-}
-
-func (b changedLate) ReadAt(p []byte, off int64) (int, error) {
-	b.once.Do(func() { close(b.started) })
-	<-b.release
-	return b.replaced.ReadAt(p, off)
 }
 
 // Two files of one blob asked at once: the first one's bytes changed (the
@@ -394,7 +381,7 @@ func TestTreeSharedComputationFailsForOtherFile(t *testing.T) {
 	var opened atomic.Int32
 	f.store.wrap = func(c Content) Content {
 		if opened.Add(1) == 1 {
-			return changedLate{replaced{c, other}, started, release, &sync.Once{}}
+			return gated{replaced{c, other}, started, release, &sync.Once{}} // other bytes than the version, late
 		}
 		return c
 	}
