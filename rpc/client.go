@@ -149,6 +149,10 @@ func (c *Client) mayBeRefused(ctx context.Context, err error) bool {
 	if c.transport == nil || ctx.Err() != nil || errors.Is(err, ErrPeerKey) {
 		return false
 	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return false // refused here, before the wire (a bad batch, a bad reply)
+	}
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeCanceled, connect.CodeUnknown:
 	default:
@@ -158,10 +162,15 @@ func (c *Client) mayBeRefused(ctx context.Context, err error) bool {
 	return !errors.As(err, &op) || op.Op != "dial"
 }
 
+// h2Preface is the HTTP/2 client connection preface followed by an empty
+// SETTINGS frame (RFC 9113 3.4).
+var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+
 // probeRefused tells whether the peer refuses our certificate. In TLS 1.3
 // the refusal (a bad_certificate alert) arrives after the client finished its
 // handshake, and HTTP/2 often reports only that the connection failed; so
-// after a failed call a fresh connection waits for the server's first bytes.
+// after a failed call a fresh connection sends the HTTP/2 preface and waits
+// for the server's first bytes.
 // TLS reports the alert only as text.
 func (c *Client) probeRefused() error {
 	if !c.probing.CompareAndSwap(false, true) {
@@ -177,6 +186,11 @@ func (c *Client) probeRefused() error {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeTimeout))
+	// An HTTP/2 server answers the client preface and a SETTINGS frame with
+	// its own SETTINGS; ours sends nothing before it saw the preface.
+	if _, err := conn.Write(h2Preface); err != nil && strings.Contains(err.Error(), "tls: bad certificate") {
+		return err
+	}
 	_, err = conn.Read(make([]byte, 1))
 	if err != nil && strings.Contains(err.Error(), "tls: bad certificate") {
 		return err

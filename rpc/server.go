@@ -107,8 +107,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		))
 	}
 
+	// HTTP/2 on connections whose TLS tlsListener terminates (conn_tls.go).
 	var protos http.Protocols
-	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
 	base := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
@@ -124,7 +125,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.srv = &http.Server{
 		Handler:           s.authenticate(mux),
-		TLSConfig:         base,
+		ConnContext:       withConn,
 		Protocols:         &protos,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
@@ -141,7 +142,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc server: %w", err)
 	}
-	s.ln = ln
+	s.ln = &tlsListener{Listener: ln, config: base}
 	return s, nil
 }
 
@@ -165,7 +166,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	s.log.Info("rpc server listening", "addr", s.ln.Addr().String(), "peers", len(s.peers))
-	err := s.srv.ServeTLS(s.ln, "", "")
+	err := s.srv.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		<-s.shutDone
 		return nil
@@ -228,11 +229,17 @@ type peerKey struct{}
 // authenticate puts the verified caller's peer name in the request context.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil {
+		sc := connFrom(r.Context())
+		if sc == nil {
 			http.Error(w, "TLS required", http.StatusForbidden)
 			return
 		}
-		k, err := presentedKey(*r.TLS)
+		cs, ok := sc.state()
+		if !ok {
+			http.Error(w, "TLS required", http.StatusForbidden)
+			return
+		}
+		k, err := presentedKey(cs)
 		name, ok := s.peers[k]
 		if err != nil || !ok {
 			http.Error(w, "unknown peer", http.StatusForbidden)
