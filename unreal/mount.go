@@ -72,8 +72,10 @@ type Options struct {
 	MaxFetches int
 	// TreeWait is how long the first chunk of a file read from its start
 	// waits for the peer's verified-chunk tree (TreeFetcher) before the
-	// file is hashed in order instead (default 1 s). Other chunks can only
-	// be checked by the tree and wait for it up to FetchTimeout.
+	// file is hashed in order instead (default 1 s); the late tree still
+	// checks the chunks the in-order hashing will not see (readtree.go).
+	// Other chunks can only be checked by the tree and wait for it up to
+	// FetchTimeout.
 	TreeWait time.Duration
 }
 

@@ -45,14 +45,18 @@ var (
 // served, in the fetch goroutine, in any order; a chunk that fails counts
 // as that peer failing (its tree or its bytes are bad) and the next peer is
 // asked. Without trees (a plain Fetcher, or the first peer that delivered
-// a chunk could not give its tree) the whole content is hashed as its
-// chunks arrive in order: a file of one chunk (up to chunkSize) is checked
-// before any byte of it is served; a mismatch counts as that peer failing,
-// and the next one is asked. A larger file read from its start to its end
-// is checked before its last bytes are served: the read reaching the end
-// fails with EIO when the hash does not match, so `cat`, `cp` and the like
-// never complete with wrong bytes. Reads of a larger file that skip around
-// are then served unverified.
+// a chunk could not give its tree, or gave it later than TreeWait) the
+// whole content is hashed as its chunks arrive in order: a file of one
+// chunk (up to chunkSize) is checked before any byte of it is served; a
+// mismatch counts as that peer failing, and the next one is asked. A
+// larger file read from its start to its end is checked before its last
+// bytes are served: the read reaching the end fails with EIO when the hash
+// does not match, so `cat`, `cp` and the like never complete with wrong
+// bytes. Reads of a larger file that skip around (the in-order hashing is
+// then given up) are checked by the tree when it was merely late: each
+// chunk served from then on waits for the tree and is checked on its own,
+// as above. They are served unverified when the peer gave no tree, or the
+// late tree failed too.
 type handle struct {
 	s      *Server
 	arena  string
@@ -64,8 +68,8 @@ type handle struct {
 	ctx    context.Context // of the fetches; cancelled at Release
 	cancel context.CancelFunc
 	// treeCancel, with trees, cancels the tree fetches (treeCtx, under
-	// ctx) once the handle hashes in order: they would hold fetch slots
-	// for nothing.
+	// ctx) once the handle hashes in order for want of a tree (not when
+	// the tree was late: see late).
 	treeCtx    context.Context
 	treeCancel context.CancelFunc
 
@@ -78,6 +82,13 @@ type handle struct {
 	sum     error // the verdict once all chunks are hashed: nil or errCorrupt
 	mode    verifyMode
 	tree    []byte // in modeTree: the first tree that came, for peers without one
+	// late: modeHash was decided because the tree of peer latePeer was
+	// slower than TreeWait; the trees are still fetched, and check the
+	// chunks the in-order hashing will not see (mustCheckLocked), until
+	// treeGone: no tree came after all.
+	late     bool
+	latePeer int
+	treeGone bool
 
 	trees   []treeSlot    // per peer (index in peers); nil: no trees for this handle
 	decided chan struct{} // with trees: closed once mode is set
@@ -90,6 +101,8 @@ type chunk struct {
 	done chan struct{} // closed when data or err is set
 	data []byte
 	err  error
+	// checked: by a tree, on its own (set with data, under handle.mu).
+	checked bool
 }
 
 var (
@@ -179,19 +192,34 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 
 // read returns the len(buf) bytes at off: a slice of the chunk when one
 // chunk holds them all (no copy: chunks are never written once fetched),
-// else buf filled from the chunks.
+// else buf filled from the chunks. When the handle began checking every
+// chunk by the tree during the read (its in-order hashing was given up:
+// see readtree.go), the chunks it used that were not checked are dropped
+// and the read is done again: they are fetched again, and checked.
+// Dropping them is simpler than checking them here: a chunk that fails
+// must be fetched from the next peer, which is what a fetch does.
 func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error) {
+	for {
+		out, want, err := h.readOnce(ctx, buf, off)
+		if err != nil || !h.forgetUnchecked(off/chunkSize, want) {
+			return out, err
+		}
+	}
+}
+
+// readOnce is read, once; it also returns the chunks it used.
+func (h *handle) readOnce(ctx context.Context, buf []byte, off int64) ([]byte, []*chunk, error) {
 	end := off + int64(len(buf))
 	first, last := off/chunkSize, (end-1)/chunkSize
 	want, err := h.plan(first, last)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if h.forgetFailed(first, want) {
 		// Chunks that had failed before this read (a read-ahead while
 		// the peers were unreachable): fetch them again for it.
 		if want, err = h.plan(first, last); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	out := buf
@@ -199,11 +227,11 @@ func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		if c.err != nil {
 			h.forgetFailed(first+int64(i), want[i:i+1]) // the next read asks again
-			return nil, c.err
+			return nil, nil, c.err
 		}
 		idx := first + int64(i)
 		lo := max(off, idx*chunkSize)
@@ -216,10 +244,10 @@ func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error
 	}
 	if end == h.e.Size && h.nchunk > 1 {
 		if err := h.verdict(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, want, nil
 }
 
 // plan returns the chunks first..last, starting the fetches of those
@@ -305,6 +333,30 @@ func (h *handle) forgetFailed(first int64, want []*chunk) bool {
 	return dropped
 }
 
+// forgetUnchecked drops from the handle the chunks of want (chunk first,
+// first+1, …, all fetched) that were not checked by a tree, when the
+// handle must check every chunk it serves (a late tree, the in-order
+// hashing given up: see readtree.go). It reports whether it dropped any:
+// then their bytes must not be served.
+func (h *handle) forgetUnchecked(first int64, want []*chunk) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.late || h.treeGone || h.hashed >= 0 {
+		return false
+	}
+	dropped := false
+	for i, c := range want {
+		if c.checked {
+			continue
+		}
+		dropped = true
+		if h.chunks != nil && h.chunks[first+int64(i)] == c {
+			delete(h.chunks, first+int64(i))
+		}
+	}
+	return dropped
+}
+
 func (h *handle) giveUpHash() {
 	h.hashed = -1
 	h.hasher = nil
@@ -336,19 +388,14 @@ func (h *handle) fetch(i int64, c *chunk) {
 		if err == nil && h.nchunk == 1 && blob.Of(data) != h.e.Blob {
 			err = fmt.Errorf("%w: blob %s", errCorrupt, h.e.Blob)
 		}
-		if err == nil {
-			err = h.verifyChunk(p, i, data)
-		}
-		if err == nil {
-			if k > 0 {
-				h.mu.Lock()
-				h.current = p // stays with the peer that answered
-				h.mu.Unlock()
+		for err == nil {
+			var checked bool
+			if checked, err = h.verifyChunk(p, i, data); err == nil && h.serve(c, i, p, k > 0, data, checked) {
+				h.advanceHash()
+				return
 			}
-			c.data = data
-			close(c.done)
-			h.advanceHash()
-			return
+			// Not served: the handle began checking by the tree after
+			// verifyChunk let the chunk pass to the in-order hashing.
 		}
 		if h.ctx.Err() != nil {
 			c.err = h.ctx.Err()
@@ -362,6 +409,24 @@ func (h *handle) fetch(i int64, c *chunk) {
 	c.err = fmt.Errorf("read %d bytes at %d of blob %s: %w", size, i*chunkSize, h.e.Blob, errors.Join(errs...))
 	close(c.done)
 	h.advanceHash() // gives up the verification
+}
+
+// serve completes chunk i with data from peer p (which becomes current
+// when other is set), unless it is not checked and must be
+// (mustCheckLocked): the test and the completion are under one lock, so no
+// unchecked chunk completes after the handle began checking every chunk.
+func (h *handle) serve(c *chunk, i int64, p int, other bool, data []byte, checked bool) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !checked && h.mustCheckLocked(i) {
+		return false
+	}
+	if other {
+		h.current = p // stays with the peer that answered
+	}
+	c.data, c.checked = data, checked
+	close(c.done)
+	return true
 }
 
 // fetchFrom reads size bytes at off from peer, holding one of the mount's

@@ -2,6 +2,7 @@ package unreal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,10 +19,26 @@ import (
 // gave its tree, every chunk of the handle is checked on its own with
 // blob.VerifyChunk, in its fetch goroutine, before it is served (modeTree;
 // the in-order hashing is not used); if it could not (an older peer, a
-// store that refuses, a timeout, or a tree slower than Options.TreeWait
-// for a file read from its start: see verifyChunk), the handle hashes in
-// order as without trees (modeHash), and asks no more trees. No chunk is
-// served before the mode is decided, so no chunk escapes both checks.
+// store that refuses, a timeout), the handle hashes in order as without
+// trees (modeHash), and asks no more trees. No chunk is served before the
+// mode is decided, so no chunk escapes both checks.
+//
+// A tree slower than Options.TreeWait for a file read from its start (see
+// verifyChunk; a peer hashes a large file before it can answer) also
+// decides modeHash, but a late one (handle.late): the tree fetches go on,
+// and the handle is mixed. While the in-order hashing is alive nothing
+// changes (a sequential read keeps its speed and its verdict at the end).
+// Every chunk the hashing will not see (once it is given up: the reader
+// skipped around, or a chunk failed and was skipped; or a chunk fetched
+// again behind it) is checked by the tree before it is served, waiting for
+// it as long as the tree's fetch may take (FetchTimeout), exactly as in
+// modeTree: a chunk that fails counts as its peer failing. Chunks fetched
+// before the switch, unchecked, are not served after it: a read that used
+// one drops it and reads again (see handle.forgetUnchecked), so it is
+// fetched again and checked. If the late tree then fails too (no peer
+// asked gave one), those chunks are served unverified, as in modeHash, and
+// that is logged once: the alternative, EIO for every seek, would make
+// large files unreadable from peers whose tree computation times out.
 //
 // In modeTree a chunk from peer p is checked with p's own tree; when p has
 // none, with the tree the handle got first. Any tree is safe for any
@@ -55,7 +72,7 @@ type treeSlot struct {
 }
 
 // startTree starts the fetch of peer p's tree unless it was started or
-// the handle hashes in order.
+// the handle hashes in order for want of a tree (not a late one).
 func (h *handle) startTree(p int) {
 	if h.trees == nil {
 		return
@@ -67,7 +84,7 @@ func (h *handle) startTree(p int) {
 
 func (h *handle) startTreeLocked(p int) {
 	slot := &h.trees[p]
-	if h.mode == modeHash || slot.started {
+	if h.mode == modeHash && !h.late || slot.started {
 		return
 	}
 	slot.started = true
@@ -104,8 +121,9 @@ func (h *handle) fetchTree(peer string) ([]byte, error) {
 
 // verifyChunk checks chunk i, fetched from peer p, by the tree, deciding
 // the handle's mode if this is the first chunk delivered. It returns
-// errCorrupt when the chunk does not match, nil when it does or when the
-// handle hashes in order instead.
+// errCorrupt when the chunk does not match; checked reports whether it was
+// checked on its own (else the in-order hashing is to see it, or nothing
+// can check it: a late tree that failed).
 //
 // The wait for the tree: a chunk the in-order hashing needs next (chunk 0
 // for the first one delivered: a file read from its start) waits for the
@@ -113,9 +131,9 @@ func (h *handle) fetchTree(peer string) ([]byte, error) {
 // peer computing the tree of a large file first would otherwise stall the
 // start of every cat); any other chunk can be checked by nothing else and
 // waits for the tree as long as its fetch may take (FetchTimeout).
-func (h *handle) verifyChunk(p int, i int64, data []byte) error {
+func (h *handle) verifyChunk(p int, i int64, data []byte) (checked bool, err error) {
 	if h.trees == nil {
-		return nil
+		return false, nil
 	}
 	slot := &h.trees[p]
 	h.mu.Lock()
@@ -130,10 +148,13 @@ func (h *handle) verifyChunk(p int, i int64, data []byte) error {
 	}
 	for {
 		h.mu.Lock()
-		mode := h.mode
+		mode, check := h.mode, h.mustCheckLocked(i)
 		h.mu.Unlock()
 		if mode == modeHash {
-			return nil
+			if check {
+				return h.checkLate(p, i, data)
+			}
+			return false, nil
 		}
 		done := false
 		if mode == modeUnknown {
@@ -146,18 +167,19 @@ func (h *handle) verifyChunk(p int, i int64, data []byte) error {
 				if h.mode == modeUnknown {
 					h.s.log.Info("unreal: the peer's verified-chunk tree is slow to come: hashing the file in order",
 						"path", tree.Join(h.arena, h.path), "peer", h.peers[p], "waited", h.s.opts.TreeWait)
+					h.late, h.latePeer = true, p
 					h.decideLocked(modeHash, nil)
 				}
 				h.mu.Unlock()
 			case <-h.ctx.Done():
-				return h.ctx.Err()
+				return false, h.ctx.Err()
 			}
 		} else {
 			select {
 			case <-slot.done:
 				done = true
 			case <-h.ctx.Done():
-				return h.ctx.Err()
+				return false, h.ctx.Err()
 			}
 		}
 		if done {
@@ -174,34 +196,92 @@ func (h *handle) verifyChunk(p int, i int64, data []byte) error {
 			h.decideLocked(modeTree, slot.tree)
 		}
 	}
-	mode, t := h.mode, slot.tree
+	mode, check := h.mode, h.mustCheckLocked(i)
+	t := slot.tree
 	if slot.err != nil {
 		t = h.tree // nil in modeHash
 	}
 	h.mu.Unlock()
 	if mode == modeHash {
-		return nil
+		if check { // a late tree (decided by another chunk) and the hashing gone since
+			return h.checkLate(p, i, data)
+		}
+		return false, nil
 	}
 	if !blob.VerifyChunk(h.e.Blob, t, i*chunkSize, data) {
 		if slot.err != nil {
-			return fmt.Errorf("%w: chunk at %d, checked by another peer's tree (this peer gave none: %v)", errCorrupt, i*chunkSize, slot.err)
+			return false, fmt.Errorf("%w: chunk at %d, checked by another peer's tree (this peer gave none: %v)", errCorrupt, i*chunkSize, slot.err)
 		}
-		return fmt.Errorf("%w: chunk at %d does not match the peer's tree of blob %s", errCorrupt, i*chunkSize, h.e.Blob)
+		return false, fmt.Errorf("%w: chunk at %d does not match the peer's tree of blob %s", errCorrupt, i*chunkSize, h.e.Blob)
 	}
-	return nil
+	return true, nil
+}
+
+// mustCheckLocked reports whether chunk i, not checked yet, must be checked
+// by the tree before it is served: in a handle whose tree was late (see the
+// comment at the top), when the in-order hashing will not see it (given
+// up, or already past it), unless the late tree failed.
+func (h *handle) mustCheckLocked(i int64) bool {
+	return h.late && !h.treeGone && (h.hashed < 0 || i < h.hashed)
+}
+
+// checkLate checks chunk i from peer p in a late handle (mustCheckLocked):
+// by p's tree, else by the tree of the peer that was late (h.latePeer),
+// waiting for them as long as their fetches take (each bounded by
+// FetchTimeout, as any tree). When neither came, nothing can check the
+// chunk: the handle stops checking (treeGone) and the chunk is served
+// unverified (see the comment at the top for why not EIO).
+func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error) {
+	h.mu.Lock()
+	h.startTreeLocked(p)
+	h.mu.Unlock()
+	var errs []error
+	from := []int{p}
+	if h.latePeer != p {
+		from = append(from, h.latePeer)
+	}
+	for _, q := range from {
+		slot := &h.trees[q]
+		select {
+		case <-slot.done:
+		case <-h.ctx.Done():
+			return false, h.ctx.Err()
+		}
+		if slot.err != nil {
+			errs = append(errs, fmt.Errorf("from %s: %w", h.peers[q], slot.err))
+			continue
+		}
+		if !blob.VerifyChunk(h.e.Blob, slot.tree, i*chunkSize, data) {
+			if q != p {
+				return false, fmt.Errorf("%w: chunk at %d, checked by another peer's tree (this peer gave none: %v)", errCorrupt, i*chunkSize, errs[0])
+			}
+			return false, fmt.Errorf("%w: chunk at %d does not match the peer's tree of blob %s", errCorrupt, i*chunkSize, h.e.Blob)
+		}
+		return true, nil
+	}
+	h.mu.Lock()
+	if !h.treeGone {
+		h.treeGone = true
+		h.s.log.Info("unreal: the late verified-chunk tree failed: reads that skip around this open file are served unverified",
+			"path", tree.Join(h.arena, h.path), "peer", h.peers[p], "err", errors.Join(errs...))
+	}
+	h.mu.Unlock()
+	return false, nil
 }
 
 // decideLocked sets the handle's mode, once.
 func (h *handle) decideLocked(mode verifyMode, t []byte) {
 	h.mode = mode
 	h.tree = t
-	if mode == modeTree {
+	switch {
+	case mode == modeTree:
 		h.giveUpHash() // every chunk is checked on its own instead
-	} else {
+	case !h.late:
 		// No tree is used from now on: the calls still waiting for one
-		// (a peer hashing a large file) would hold fetch slots up to
-		// FetchTimeout, and with a few such files kept open every other
-		// read would wait for a slot (TestReadTreeGivenUpFreesFetchSlot).
+		// are cancelled (they hold no fetch slot any more, see fetchTree,
+		// but a peer hashing a large file need not go on for nothing).
+		// A late tree is kept: it checks the chunks the in-order hashing
+		// will not see.
 		h.treeCancel()
 	}
 	close(h.decided)

@@ -380,3 +380,208 @@ func TestReadTreeSlowTreesOpenedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// lateTrees makes f's Tree calls wait until the returned release is
+// called (any number of times), then serve the right tree, or fail when
+// fail is set: a peer that must hash a large file first.
+func lateTrees(t *testing.T, f *treeFetcher, fail bool) (release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	f.tree = func(ctx context.Context, peer string) ([]byte, error, bool) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err(), true
+		}
+		if fail {
+			return nil, errors.New("hashing the file took too long"), true
+		}
+		return nil, nil, false
+	}
+	return release
+}
+
+// lateTreeOptions: TreeWait short, so that a read from the start hashes
+// in order; one chunk of read-ahead, so that a seek a few chunks ahead
+// gives the in-order hashing up.
+var lateTreeOptions = Options{TreeWait: 50 * time.Millisecond, FetchTimeout: 30 * time.Second, ReadAhead: chunkSize}
+
+// preadWithin is fd.ReadAt(buf, off) in a goroutine: the result comes on
+// the channel.
+func preadWithin(fd interface {
+	ReadAt([]byte, int64) (int, error)
+}, buf []byte, off int64) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		n, err := fd.ReadAt(buf, off)
+		if err == nil && n != len(buf) {
+			err = fmt.Errorf("%d bytes, want %d", n, len(buf))
+		}
+		done <- err
+	}()
+	return done
+}
+
+// A file read from its start whose tree comes after TreeWait (hashed in
+// order), then read far ahead through the same open file: the bytes there
+// are checked by the late tree before they are served, so a peer serving
+// bad bytes there is failed over, or the read is EIO; they were served
+// unchecked before. Also when the tree comes only while the seek waits.
+func TestReadTreeLateTreeChecksSeek(t *testing.T) {
+	data := randomData(t, 10*chunkSize+100)
+	off := int64(8*chunkSize + 12345)
+	for _, tc := range []struct {
+		name      string
+		bad       []string
+		duringGap bool // the tree comes while the seek waits for it
+	}{
+		{name: "failover", bad: []string{"alice"}},
+		{name: "failover, tree comes during the seek", bad: []string{"alice"}, duringGap: true},
+		{name: "only bad peers", bad: []string{"alice", "bob"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			f.answer = corruptFrom(data, 8*chunkSize, tc.bad...)
+			release := lateTrees(t, f, false)
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			mustApply(t, c, "bob", linkData(1, "big.bin", data))
+			dir := mountWith(t, c, f, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+			}
+			if !tc.duringGap {
+				release()
+			}
+			done := preadWithin(fd, buf, off)
+			if tc.duringGap {
+				eventually(t, 20*time.Second, "chunk 8 asked from alice", func() error {
+					if !f.servedBy("alice", 8*chunkSize) {
+						return errors.New("not yet")
+					}
+					return nil
+				})
+				select {
+				case err := <-done:
+					t.Fatalf("pread in chunk 8 answered (%v) before any tree came: its bytes were not checked", err)
+				default:
+				}
+				release()
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("pread in chunk 8 still waiting 20 s after the tree came")
+			}
+			if len(tc.bad) == 2 {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread in chunk 8, corrupt on every peer, late tree: %v; want EIO", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
+				t.Fatalf("pread in chunk 8, corrupt on alice, late tree: %v, or not bob's good bytes", err)
+			}
+			if !f.servedBy("bob", 8*chunkSize) {
+				t.Fatal("bob was not asked for chunk 8")
+			}
+			// And back at the start: the chunks hashed in order before are
+			// fetched again (dropped), and checked too.
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 after the seek: %d bytes, %v, or wrong bytes", n, err)
+			}
+		})
+	}
+}
+
+// A sequential read of a file whose tree comes late (after TreeWait, and
+// then while the read goes on) is hashed in order as before: it completes,
+// and a corrupt chunk makes the read that reaches the end fail with EIO
+// (the bytes after the corrupt chunk were served on the way).
+func TestReadTreeLateTreeSequential(t *testing.T) {
+	data := randomData(t, 10*chunkSize+100)
+	for _, corrupt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("corrupt=%v", corrupt), func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			if corrupt {
+				f.answer = corruptFrom(data, 3*chunkSize, "alice")
+			}
+			release := lateTrees(t, f, false)
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			dir := mountWith(t, c, f, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			first := make([]byte, 128<<10)
+			if n, err := io.ReadFull(fd, first); err != nil {
+				t.Fatalf("first read (tree late): %d bytes, %v", n, err)
+			}
+			release()
+			var out bytes.Buffer
+			out.Write(first)
+			_, err := io.CopyBuffer(&out, struct{ io.Reader }{fd}, make([]byte, 128<<10))
+			got := out.Bytes()
+			if !corrupt {
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("sequential read, late tree: %d bytes, %v; want the %d bytes", len(got), err, len(data))
+				}
+				return
+			}
+			if !errors.Is(err, syscall.EIO) || len(got) < 5*chunkSize || len(got) >= len(data) {
+				t.Fatalf("sequential read of a corrupt file, late tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
+			}
+		})
+	}
+}
+
+// A late tree that then fails (the peer gave up hashing): a seek through
+// the open file is served, unverified as without a tree, and does not hang
+// (EIO for every seek would make large files unreadable from such a peer).
+func TestReadTreeLateTreeFails(t *testing.T) {
+	data := randomData(t, 10*chunkSize+100)
+	for _, duringGap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fails during the seek=%v", duringGap), func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			release := lateTrees(t, f, true)
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			dir := mountWith(t, c, f, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+			}
+			if !duringGap {
+				release()
+			}
+			for _, off := range []int64{8*chunkSize + 12345, 5 * chunkSize, 9 * chunkSize} {
+				done := preadWithin(fd, buf, off)
+				if duringGap {
+					eventually(t, 20*time.Second, "chunk asked from alice", func() error {
+						if !f.servedBy("alice", off/chunkSize*chunkSize) {
+							return errors.New("not yet")
+						}
+						return nil
+					})
+					release()
+				}
+				select {
+				case err := <-done:
+					if err != nil || !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
+						t.Fatalf("pread at %d after the late tree failed: %v, or wrong bytes", off, err)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatalf("pread at %d still waiting 20 s after the late tree failed", off)
+				}
+			}
+			if f.trees("alice") != 1 {
+				t.Fatalf("alice asked for her tree %d times by one open file, want 1", f.trees("alice"))
+			}
+		})
+	}
+}
