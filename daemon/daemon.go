@@ -5,6 +5,15 @@
 //
 // Shutdown order (on context cancel): stop serving RPC and sending, stop the
 // watcher, unmount the overlay, unmount the Unreal, close the database.
+//
+// Where a peer resumes: its progress (the last index of our history it
+// applied) stands for a history id (history_id.go: a store that started
+// over has another) and a chain (chain.go: a fingerprint of our history up
+// to a position, kept lazily beside index_history in daemon_chain, so that
+// a store restored from a backup of its real.db, same id but a history that
+// went back and grew again, is told apart too). A progress of another id,
+// or whose chain is not ours there, gets a full report instead of the
+// entries after it. A peer that sends no chain (older) is not checked.
 package daemon
 
 import (

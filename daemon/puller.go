@@ -43,11 +43,17 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The chain our progress stands for (see Chain), checked by the peer
+	// before it resumes after it; each reply brings the next one.
+	chain, err := p.recv.ProgressChain(ctx, p.peer.name)
+	if err != nil {
+		return false, err
+	}
 	var reportAfter, reportProgress uint64
 	connected := false
 	for {
 		req := rpc.Pull{Arenas: p.recv.arenas, Progress: after, CatchUp: catchUp,
-			ReportAfter: reportAfter, ReportProgress: reportProgress, Wait: pullWait, HistoryID: hid}
+			ReportAfter: reportAfter, ReportProgress: reportProgress, Wait: pullWait, HistoryID: hid, Chain: chain}
 		cctx, cancel := context.WithTimeout(ctx, pullWait+callTimeout)
 		r, err := p.client.Pull(cctx, req)
 		cancel()
@@ -75,6 +81,7 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 			}
 			if r.Report.End {
 				after, catchUp, reportAfter, reportProgress, hid = r.Report.Progress, false, 0, 0, r.HistoryID
+				chain = r.Report.Chain
 			} else if n := len(r.Report.Entries); n > 0 {
 				reportAfter = r.Report.Entries[n-1].Index
 			}
@@ -88,12 +95,16 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 			if r.HistoryID != hid {
 				hid = r.HistoryID // no progress yet: it stands for this history from now on
 			}
-			if len(r.Entries) > 0 {
-				if _, err := p.recv.notify(ctx, p.peer.name, r.HistoryID, r.Entries); err != nil {
+			// Also without entries (all of arenas we do not take): the
+			// chain moves on to r.Through.
+			if len(r.Entries) > 0 || !r.Chain.IsZero() {
+				if _, err := p.recv.notify(ctx, p.peer.name, r.HistoryID, r.Entries, r.Chain); err != nil {
 					return true, err
 				}
 			}
-			after = max(after, r.Through)
+			if r.Through >= after {
+				after, chain = r.Through, r.Chain
+			}
 		}
 	}
 }

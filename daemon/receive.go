@@ -166,7 +166,8 @@ func (r *receiver) forgetPeers(ctx context.Context) ([]history.Entry, error) {
 		}
 		changes = append(changes, res.Changes...)
 		for _, q := range []string{`DELETE FROM daemon_peer_arenas WHERE peer = ?`,
-			`DELETE FROM daemon_peer_history WHERE peer = ?`, `DELETE FROM daemon_resume WHERE peer = ?`} {
+			`DELETE FROM daemon_peer_history WHERE peer = ?`, `DELETE FROM daemon_resume WHERE peer = ?`,
+			`DELETE FROM daemon_peer_chain WHERE peer = ?`} {
 			if _, err := r.db.ExecContext(ctx, q, p); err != nil {
 				return nil, fmt.Errorf("forget peer %s: %w", p, err)
 			}
@@ -204,11 +205,12 @@ func (r *receiver) recordArenas(ctx context.Context, peer string) error {
 // batch of another history than our progress stands for is refused
 // (rpc.ErrChanged): the caller asks Arenas again and reports in full.
 func (r *receiver) Notify(ctx context.Context, peer string, batch []history.Entry) (uint64, error) {
-	return r.notify(ctx, peer, rpc.CallerHistoryID(ctx), batch)
+	return r.notify(ctx, peer, rpc.CallerHistoryID(ctx), batch, rpc.CallerChain(ctx))
 }
 
-// notify is Notify of a batch of peer's history id ("": not checked).
-func (r *receiver) notify(ctx context.Context, peer, id string, batch []history.Entry) (uint64, error) {
+// notify is Notify of a batch of peer's history id ("": not checked) that
+// brings its chain to chain (keepChain).
+func (r *receiver) notify(ctx context.Context, peer, id string, batch []history.Entry, chain rpc.Chain) (uint64, error) {
 	ps := r.peer(peer)
 	ps.recvMu.Lock()
 	defer ps.recvMu.Unlock()
@@ -225,6 +227,9 @@ func (r *receiver) notify(ctx context.Context, peer, id string, batch []history.
 	p, err := r.cache.Apply(ctx, peer, batch)
 	if err != nil {
 		return 0, cacheError(err)
+	}
+	if err := r.keepChain(ctx, peer, p, chain); err != nil {
+		return 0, err
 	}
 	var fresh uint64
 	for i := range batch {
@@ -272,6 +277,9 @@ func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) 
 			return err
 		}
 		if err := r.adoptHistory(ctx, peer, id); err != nil {
+			return err
+		}
+		if err := r.keepChain(ctx, peer, rep.Progress, rep.Chain); err != nil {
 			return err
 		}
 		// As after a batch: local modifications under the changed paths.

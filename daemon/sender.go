@@ -118,7 +118,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 	for _, a := range w.Arenas {
 		want[a] = true
 	}
-	report, rp, after, err := s.src.start(ctx, s.peer.name, w.Arenas, w.CatchUp, w.Progress)
+	report, rp, after, err := s.src.start(ctx, s.peer.name, w.Arenas, w.CatchUp, w.Progress, w.Chain)
 	if err != nil {
 		return true, err
 	}
@@ -170,9 +170,15 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 			}
 		}
 		last := entries[len(entries)-1].Index
-		if len(batch) > 0 {
+		chain, err := s.src.chainOf(ctx, last)
+		if err != nil {
+			return true, err
+		}
+		// An empty batch (entries of arenas the peer does not take) still
+		// moves its chain on, so that it stays at or above what it acknowledged.
+		if len(batch) > 0 || !chain.IsZero() {
 			var got uint64
-			if err := s.call(ctx, func(ctx context.Context) (err error) { got, err = s.client.Notify(ctx, batch); return err }); err != nil {
+			if err := s.call(ctx, func(ctx context.Context) (err error) { got, err = s.client.NotifyAt(ctx, batch, chain); return err }); err != nil {
 				return true, err
 			}
 			s.peer.sent.Add(uint64(len(batch)))
@@ -231,6 +237,11 @@ func (s *sender) sendReport(ctx context.Context, arenas []string, rp uint64) err
 		r := rpc.Report{Begin: first, Entries: entries, End: done}
 		if first || done {
 			r.Progress = rp
+		}
+		if done {
+			if r.Chain, err = s.src.chainOf(ctx, rp); err != nil {
+				return err
+			}
 		}
 		if err := s.call(ctx, func(ctx context.Context) error { return s.client.Report(ctx, r) }); err != nil {
 			return err

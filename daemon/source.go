@@ -91,14 +91,20 @@ func (s *source) needsReport(ctx context.Context, asked bool, progress uint64) (
 // report (report true, standing for index rp), or with history after
 // resume (progress, or later when the entries after it were none of the
 // peer's arenas: daemon_resume), which is then recorded as the peer's
-// acknowledgement (so that trimming never passes it).
-func (s *source) start(ctx context.Context, peer string, arenas []string, asked bool, progress uint64) (report bool, rp, resume uint64, err error) {
+// acknowledgement (so that trimming never passes it). chain is the one the
+// peer's progress stands for: another history of ours there asks for a
+// report too (otherChain).
+func (s *source) start(ctx context.Context, peer string, arenas []string, asked bool, progress uint64, chain rpc.Chain) (report bool, rp, resume uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, resume, err = s.resumeAt(ctx, peer, arenas, progress); err != nil {
 		return false, 0, 0, err
 	}
-	if report, err = s.needsReport(ctx, asked, resume); err != nil || report {
+	report, err = s.needsReport(ctx, asked, resume)
+	if err == nil && !report {
+		report, err = s.otherChain(ctx, peer, progress, chain)
+	}
+	if err != nil || report {
 		if err == nil {
 			rp, err = s.last(ctx)
 		}
@@ -275,6 +281,13 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 		return true, nil // later: the caller comes back within trimEvery
 	}
 	s.lastTrim = time.Now()
+	chain, ok, err := s.chainAt(ctx, to) // kept at the trim point: the chain goes on from it
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, fmt.Errorf("trim history: no chain value at %d", to)
+	}
 	var entries []history.Entry
 	for from := t; from < to; {
 		es, err := s.ix.Since(ctx, from, 10_000)
@@ -317,8 +330,11 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 	if err := index.TrimTx(ctx, tx, to); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO daemon_trim (id, through) VALUES (1, ?)
-		ON CONFLICT (id) DO UPDATE SET through = excluded.through`, int64(to)); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM daemon_chain WHERE idx <= ?`, int64(to)); err != nil {
+		return false, fmt.Errorf("trim history: chain values: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO daemon_trim (id, through, chain) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET through = excluded.through, chain = excluded.chain`, int64(to), chain.Bytes()); err != nil {
 		return false, fmt.Errorf("trim history: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -389,7 +405,7 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 	if err != nil {
 		return rpc.PullReply{}, err
 	}
-	report, rp, resume, err := s.start(ctx, peer, p.Arenas, p.CatchUp, p.Progress)
+	report, rp, resume, err := s.start(ctx, peer, p.Arenas, p.CatchUp, p.Progress, p.Chain)
 	if err != nil {
 		return rpc.PullReply{}, err
 	}
@@ -419,6 +435,9 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 					has = e.Index
 				}
 			}
+			if reply.Chain, err = s.chainOf(ctx, reply.Through); err != nil {
+				return rpc.PullReply{}, err
+			}
 			if !ps.handOut(reply.Through) { // our sender came up meanwhile: it sends these
 				return rpc.PullReply{Pushing: true}, nil
 			}
@@ -430,7 +449,7 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 		}
 		if wait == nil {
 			if p.Wait <= 0 {
-				return rpc.PullReply{Through: resume}, nil
+				return s.pullIdle(ctx, resume)
 			}
 			timer := time.NewTimer(p.Wait)
 			defer timer.Stop()
@@ -440,13 +459,19 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 		case <-ctx.Done():
 			return rpc.PullReply{}, ctx.Err()
 		case <-wait:
-			return rpc.PullReply{Through: resume}, nil
+			return s.pullIdle(ctx, resume)
 		case <-changed:
 		}
 		if ps.isPushing() { // our sender got through meanwhile: it sends this
 			return rpc.PullReply{Pushing: true}, nil
 		}
 	}
+}
+
+// pullIdle is the reply of a Pull with no news: the peer stays after resume.
+func (s *source) pullIdle(ctx context.Context, resume uint64) (rpc.PullReply, error) {
+	c, err := s.chainOf(ctx, resume)
+	return rpc.PullReply{Through: resume, Chain: c}, err
 }
 
 func (s *source) pullReport(ctx context.Context, ps *peerState, arenas []string, after uint64, begin bool, rp uint64) (rpc.PullReply, error) {
@@ -461,6 +486,11 @@ func (s *source) pullReport(ctx context.Context, ps *peerState, arenas []string,
 	r := &rpc.Report{Begin: begin, Entries: entries, End: done}
 	if begin || done {
 		r.Progress = rp
+	}
+	if done {
+		if r.Chain, err = s.chainOf(ctx, rp); err != nil {
+			return rpc.PullReply{}, err
+		}
 	}
 	return rpc.PullReply{Report: r}, nil
 }

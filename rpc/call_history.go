@@ -33,6 +33,12 @@ func (c *Client) Arenas(ctx context.Context) ([]string, uint64, error) {
 // strictly increasing) and returns the peer's new progress. A batch the
 // peer would refuse is refused here with ErrInvalid, before sending.
 func (c *Client) Notify(ctx context.Context, batch []history.Entry) (uint64, error) {
+	return c.NotifyAt(ctx, batch, Chain{})
+}
+
+// NotifyAt is Notify with the fingerprint of our history through the
+// batch's end (see Chain).
+func (c *Client) NotifyAt(ctx context.Context, batch []history.Entry, chain Chain) (uint64, error) {
 	if c.err != nil {
 		return 0, c.fail(ctx, "notify", c.err)
 	}
@@ -41,6 +47,7 @@ func (c *Client) Notify(ctx context.Context, batch []history.Entry) (uint64, err
 		return 0, c.fail(ctx, "notify", err)
 	}
 	req.HistoryId = c.historyID
+	req.Chain = chainToWire(chain)
 	res, err := c.history.Notify(ctx, connect.NewRequest(req))
 	if err != nil {
 		return 0, c.fail(ctx, "notify", err)
@@ -62,7 +69,11 @@ func (c *Client) Wants(ctx context.Context) (Wants, error) {
 	if err := tree.CheckArenas(arenas); err != nil {
 		return Wants{}, c.fail(ctx, "arenas", fmt.Errorf("%w: reply: %w", ErrInvalid, err))
 	}
-	return Wants{Arenas: arenas, Progress: res.Msg.GetProgress(), CatchUp: res.Msg.GetCatchUp()}, nil
+	chain, err := chainFromWire(res.Msg.GetChain())
+	if err != nil {
+		return Wants{}, c.fail(ctx, "arenas", fmt.Errorf("reply: %w", err))
+	}
+	return Wants{Arenas: arenas, Progress: res.Msg.GetProgress(), CatchUp: res.Msg.GetCatchUp(), Chain: chain}, nil
 }
 
 // Report sends one part of a full report; a part the peer would refuse is

@@ -30,7 +30,7 @@ func encodeReport(r *Report, now time.Time) (*realv1.ReportRequest, error) {
 		return nil, err
 	}
 	req := &realv1.ReportRequest{Begin: r.Begin, End: r.End, Progress: r.Progress,
-		Notifications: make([]*realv1.Notification, len(r.Entries))}
+		Notifications: make([]*realv1.Notification, len(r.Entries)), Chain: chainToWire(r.Chain)}
 	for i := range r.Entries {
 		req.Notifications[i] = toWire(&r.Entries[i])
 	}
@@ -43,6 +43,9 @@ func decodeReport(req *realv1.ReportRequest, now time.Time) (Report, error) {
 		return Report{}, fmt.Errorf("report: %w", err)
 	}
 	r := Report{Begin: req.GetBegin(), Entries: batch, End: req.GetEnd(), Progress: req.GetProgress()}
+	if r.Chain, err = chainFromWire(req.GetChain()); err != nil {
+		return Report{}, fmt.Errorf("report: %w", err)
+	}
 	return r, checkReport(&r, now)
 }
 
@@ -69,7 +72,7 @@ func encodePull(p *Pull) (*realv1.PullRequest, error) {
 	}
 	return &realv1.PullRequest{Arenas: p.Arenas, Progress: p.Progress, CatchUp: p.CatchUp,
 		ReportAfter: p.ReportAfter, ReportProgress: p.ReportProgress, WaitMs: uint32(p.Wait / time.Millisecond),
-		HistoryId: p.HistoryID}, nil
+		HistoryId: p.HistoryID, Chain: chainToWire(p.Chain)}, nil
 }
 
 func decodePull(req *realv1.PullRequest) (Pull, error) {
@@ -79,6 +82,10 @@ func decodePull(req *realv1.PullRequest) (Pull, error) {
 	p := Pull{Arenas: req.GetArenas(), Progress: req.GetProgress(), CatchUp: req.GetCatchUp(),
 		ReportAfter: req.GetReportAfter(), ReportProgress: req.GetReportProgress(),
 		Wait: time.Duration(req.GetWaitMs()) * time.Millisecond, HistoryID: req.GetHistoryId()}
+	var err error
+	if p.Chain, err = chainFromWire(req.GetChain()); err != nil {
+		return Pull{}, fmt.Errorf("pull: %w", err)
+	}
 	return p, checkPull(&p)
 }
 
@@ -107,7 +114,7 @@ func encodePullReply(r *PullReply, now time.Time) (*realv1.PullResponse, error) 
 	if err := checkPullReply(r, now); err != nil {
 		return nil, err
 	}
-	res := &realv1.PullResponse{Pushing: r.Pushing, Through: r.Through, HistoryId: r.HistoryID}
+	res := &realv1.PullResponse{Pushing: r.Pushing, Through: r.Through, HistoryId: r.HistoryID, Chain: chainToWire(r.Chain)}
 	if r.Report != nil {
 		rep, err := encodeReport(r.Report, now)
 		if err != nil {
@@ -123,6 +130,10 @@ func encodePullReply(r *PullReply, now time.Time) (*realv1.PullResponse, error) 
 
 func decodePullReply(res *realv1.PullResponse, now time.Time) (PullReply, error) {
 	r := PullReply{Pushing: res.GetPushing(), Through: res.GetThrough(), HistoryID: res.GetHistoryId()}
+	var err error
+	if r.Chain, err = chainFromWire(res.GetChain()); err != nil {
+		return r, fmt.Errorf("pull reply: %w", err)
+	}
 	if res.Report != nil {
 		rep, err := decodeReport(res.Report, now)
 		if err != nil {

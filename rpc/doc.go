@@ -88,6 +88,7 @@ type Wants struct {
 	Arenas   []string
 	Progress uint64
 	CatchUp  bool
+	Chain    Chain // the fingerprint Progress stands for (zero: none)
 }
 
 // Report is one part of a full catch-up (mark and sweep): Begin discards
@@ -100,6 +101,7 @@ type Report struct {
 	Entries  []history.Entry
 	End      bool
 	Progress uint64
+	Chain    Chain // with End: the fingerprint of Progress (zero: none)
 }
 
 // Reporter is implemented by a History that takes full catch-ups; without
@@ -121,6 +123,7 @@ type Pull struct {
 	ReportProgress uint64        // a report in progress: what it stands for (0: none)
 	Wait           time.Duration // how long the callee may wait for news, at most MaxPullWait
 	HistoryID      string        // the callee's history id Progress stands for ("": none known)
+	Chain          Chain         // the fingerprint Progress stands for (zero: none known)
 }
 
 // PullReply is the callee's next step: Pushing (it calls the caller itself),
@@ -131,6 +134,7 @@ type PullReply struct {
 	Entries   []history.Entry
 	Through   uint64
 	HistoryID string // the callee's history id (see CheckHistoryID)
+	Chain     Chain  // the fingerprint of Through (zero: none)
 }
 
 // Source is implemented by a History that serves Pull.

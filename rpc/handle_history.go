@@ -30,6 +30,13 @@ func (h *historyHandler) Arenas(ctx context.Context, req *connect.Request[realv1
 		return nil, h.log.failed("arenas", peer, err)
 	}
 	res := &realv1.ArenasResponse{Arenas: arenas, Progress: progress}
+	if ch, ok := h.h.(Chainer); ok && progress > 0 {
+		c, err := ch.ProgressChain(ctx, peer)
+		if err != nil {
+			return nil, h.log.failed("arenas", peer, err)
+		}
+		res.Chain = chainToWire(c)
+	}
 	if rep, ok := h.h.(Reporter); ok {
 		if res.CatchUp, err = rep.NeedsReport(ctx, peer); err != nil {
 			return nil, h.log.failed("arenas", peer, err)
@@ -48,6 +55,11 @@ func (h *historyHandler) Notify(ctx context.Context, req *connect.Request[realv1
 	if err != nil {
 		return nil, h.log.failed("notify", peer, err)
 	}
+	chain, err := chainFromWire(req.Msg.GetChain())
+	if err != nil {
+		return nil, h.log.failed("notify", peer, err)
+	}
+	ctx = context.WithValue(ctx, chainKey{}, chain)
 	progress, err := h.h.Notify(ctx, peer, batch)
 	if err != nil {
 		return nil, h.log.failed("notify", peer, err)

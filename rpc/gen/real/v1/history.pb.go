@@ -80,7 +80,12 @@ type ArenasResponse struct {
 	Progress uint64 `protobuf:"varint,2,opt,name=progress,proto3" json:"progress,omitempty"`
 	// The callee needs a full report (Report) before more history: it added
 	// an arena, or a report was cut short.
-	CatchUp       bool `protobuf:"varint,3,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	CatchUp bool `protobuf:"varint,3,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	// The fingerprint of the caller's history the callee's progress stands
+	// for, as the caller sent it with the batch, report or pull reply that
+	// brought it there (unset: none recorded, or an older callee). The caller
+	// checks it before resuming after `progress` (see Chain).
+	Chain         *Chain `protobuf:"bytes,4,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,6 +141,75 @@ func (x *ArenasResponse) GetCatchUp() bool {
 	return false
 }
 
+func (x *ArenasResponse) GetChain() *Chain {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+// Chain is a fingerprint of a position in a history: the chain value of
+// its entries up to `through`, c_i = BLAKE3-256(c_{i-1} || canonical
+// encoding of entry i) (history.Chain). Two stores whose histories differ
+// at or below `through` (one restored from a backup of the other's
+// database and grown since) have different chain values there: a peer
+// whose progress stands for another chain value gets a full report
+// instead of the entries after its progress.
+type Chain struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The history index it stands for: everything the receiver wants of the
+	// history up to it was sent.
+	Through uint64 `protobuf:"varint,1,opt,name=through,proto3" json:"through,omitempty"`
+	// The chain value at `through` (32 bytes).
+	Hash          []byte `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Chain) Reset() {
+	*x = Chain{}
+	mi := &file_real_v1_history_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Chain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Chain) ProtoMessage() {}
+
+func (x *Chain) ProtoReflect() protoreflect.Message {
+	mi := &file_real_v1_history_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Chain.ProtoReflect.Descriptor instead.
+func (*Chain) Descriptor() ([]byte, []int) {
+	return file_real_v1_history_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Chain) GetThrough() uint64 {
+	if x != nil {
+		return x.Through
+	}
+	return 0
+}
+
+func (x *Chain) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
 type NotifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 10,000 notifications, indexes strictly increasing.
@@ -143,14 +217,17 @@ type NotifyRequest struct {
 	// The caller's history id (see ArenasRequest). A batch of another
 	// history than the callee's progress stands for is refused
 	// (FailedPrecondition): the caller asks Arenas again.
-	HistoryId     string `protobuf:"bytes,2,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	HistoryId string `protobuf:"bytes,2,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	// The fingerprint of the caller's history through the batch's end (the
+	// last entry it read, of any arena): the callee keeps it with its progress.
+	Chain         *Chain `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_real_v1_history_proto_msgTypes[2]
+	mi := &file_real_v1_history_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +239,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_history_proto_msgTypes[2]
+	mi := &file_real_v1_history_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +252,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_real_v1_history_proto_rawDescGZIP(), []int{2}
+	return file_real_v1_history_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *NotifyRequest) GetNotifications() []*Notification {
@@ -192,6 +269,13 @@ func (x *NotifyRequest) GetHistoryId() string {
 	return ""
 }
 
+func (x *NotifyRequest) GetChain() *Chain {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
 type NotifyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The callee's progress after applying the batch.
@@ -202,7 +286,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_real_v1_history_proto_msgTypes[3]
+	mi := &file_real_v1_history_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +298,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_history_proto_msgTypes[3]
+	mi := &file_real_v1_history_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +311,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_real_v1_history_proto_rawDescGZIP(), []int{3}
+	return file_real_v1_history_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *NotifyResponse) GetProgress() uint64 {
@@ -252,14 +336,16 @@ type ReportRequest struct {
 	Progress uint64 `protobuf:"varint,4,opt,name=progress,proto3" json:"progress,omitempty"`
 	// The caller's history id (see ArenasRequest): with end, the callee's
 	// progress stands for this history from then on.
-	HistoryId     string `protobuf:"bytes,5,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	HistoryId string `protobuf:"bytes,5,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	// With end: the fingerprint of the position `progress` (see Chain).
+	Chain         *Chain `protobuf:"bytes,6,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_real_v1_history_proto_msgTypes[4]
+	mi := &file_real_v1_history_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +357,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_history_proto_msgTypes[4]
+	mi := &file_real_v1_history_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +370,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_real_v1_history_proto_rawDescGZIP(), []int{4}
+	return file_real_v1_history_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReportRequest) GetBegin() bool {
@@ -322,6 +408,13 @@ func (x *ReportRequest) GetHistoryId() string {
 	return ""
 }
 
+func (x *ReportRequest) GetChain() *Chain {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
 type ReportResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -330,7 +423,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_real_v1_history_proto_msgTypes[5]
+	mi := &file_real_v1_history_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +435,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_history_proto_msgTypes[5]
+	mi := &file_real_v1_history_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +448,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_real_v1_history_proto_rawDescGZIP(), []int{5}
+	return file_real_v1_history_proto_rawDescGZIP(), []int{6}
 }
 
 type PullRequest struct {
@@ -376,14 +469,17 @@ type PullRequest struct {
 	// The callee's history id that `progress` stands for, as the caller last
 	// got it in a PullResponse (empty: none recorded, or an older caller). If
 	// it is not the callee's id, the callee answers with a full report.
-	HistoryId     string `protobuf:"bytes,7,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	HistoryId string `protobuf:"bytes,7,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	// The fingerprint the caller got with the reply that brought it to
+	// `progress` (see ArenasResponse.chain; unset: none recorded).
+	Chain         *Chain `protobuf:"bytes,8,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_real_v1_history_proto_msgTypes[6]
+	mi := &file_real_v1_history_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +491,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_history_proto_msgTypes[6]
+	mi := &file_real_v1_history_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +504,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_real_v1_history_proto_rawDescGZIP(), []int{6}
+	return file_real_v1_history_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PullRequest) GetArenas() []string {
@@ -460,6 +556,13 @@ func (x *PullRequest) GetHistoryId() string {
 	return ""
 }
 
+func (x *PullRequest) GetChain() *Chain {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The callee sends its history to the caller itself: stop pulling a while.
@@ -472,14 +575,16 @@ type PullResponse struct {
 	// progress after applying them (entries of unwanted arenas are skipped).
 	Through uint64 `protobuf:"varint,4,opt,name=through,proto3" json:"through,omitempty"`
 	// The callee's history id (see ArenasRequest).
-	HistoryId     string `protobuf:"bytes,5,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	HistoryId string `protobuf:"bytes,5,opt,name=history_id,json=historyId,proto3" json:"history_id,omitempty"`
+	// With notifications or a through: the fingerprint of `through`.
+	Chain         *Chain `protobuf:"bytes,6,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_real_v1_history_proto_msgTypes[7]
+	mi := &file_real_v1_history_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +596,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_real_v1_history_proto_msgTypes[7]
+	mi := &file_real_v1_history_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +609,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_real_v1_history_proto_rawDescGZIP(), []int{7}
+	return file_real_v1_history_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PullResponse) GetPushing() bool {
@@ -542,6 +647,13 @@ func (x *PullResponse) GetHistoryId() string {
 	return ""
 }
 
+func (x *PullResponse) GetChain() *Chain {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
 var File_real_v1_history_proto protoreflect.FileDescriptor
 
 const file_real_v1_history_proto_rawDesc = "" +
@@ -549,25 +661,31 @@ const file_real_v1_history_proto_rawDesc = "" +
 	"\x15real/v1/history.proto\x12\areal.v1\x1a\x1areal/v1/notification.proto\".\n" +
 	"\rArenasRequest\x12\x1d\n" +
 	"\n" +
-	"history_id\x18\x01 \x01(\tR\thistoryId\"_\n" +
+	"history_id\x18\x01 \x01(\tR\thistoryId\"\x85\x01\n" +
 	"\x0eArenasResponse\x12\x16\n" +
 	"\x06arenas\x18\x01 \x03(\tR\x06arenas\x12\x1a\n" +
 	"\bprogress\x18\x02 \x01(\x04R\bprogress\x12\x19\n" +
-	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\"k\n" +
+	"\bcatch_up\x18\x03 \x01(\bR\acatchUp\x12$\n" +
+	"\x05chain\x18\x04 \x01(\v2\x0e.real.v1.ChainR\x05chain\"5\n" +
+	"\x05Chain\x12\x18\n" +
+	"\athrough\x18\x01 \x01(\x04R\athrough\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"\x91\x01\n" +
 	"\rNotifyRequest\x12;\n" +
 	"\rnotifications\x18\x01 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x1d\n" +
 	"\n" +
-	"history_id\x18\x02 \x01(\tR\thistoryId\",\n" +
+	"history_id\x18\x02 \x01(\tR\thistoryId\x12$\n" +
+	"\x05chain\x18\x03 \x01(\v2\x0e.real.v1.ChainR\x05chain\",\n" +
 	"\x0eNotifyResponse\x12\x1a\n" +
-	"\bprogress\x18\x01 \x01(\x04R\bprogress\"\xaf\x01\n" +
+	"\bprogress\x18\x01 \x01(\x04R\bprogress\"\xd5\x01\n" +
 	"\rReportRequest\x12\x14\n" +
 	"\x05begin\x18\x01 \x01(\bR\x05begin\x12;\n" +
 	"\rnotifications\x18\x02 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x10\n" +
 	"\x03end\x18\x03 \x01(\bR\x03end\x12\x1a\n" +
 	"\bprogress\x18\x04 \x01(\x04R\bprogress\x12\x1d\n" +
 	"\n" +
-	"history_id\x18\x05 \x01(\tR\thistoryId\"\x10\n" +
-	"\x0eReportResponse\"\xe0\x01\n" +
+	"history_id\x18\x05 \x01(\tR\thistoryId\x12$\n" +
+	"\x05chain\x18\x06 \x01(\v2\x0e.real.v1.ChainR\x05chain\"\x10\n" +
+	"\x0eReportResponse\"\x86\x02\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06arenas\x18\x01 \x03(\tR\x06arenas\x12\x1a\n" +
 	"\bprogress\x18\x02 \x01(\x04R\bprogress\x12\x19\n" +
@@ -576,14 +694,16 @@ const file_real_v1_history_proto_rawDesc = "" +
 	"\x0freport_progress\x18\x05 \x01(\x04R\x0ereportProgress\x12\x17\n" +
 	"\await_ms\x18\x06 \x01(\rR\x06waitMs\x12\x1d\n" +
 	"\n" +
-	"history_id\x18\a \x01(\tR\thistoryId\"\xce\x01\n" +
+	"history_id\x18\a \x01(\tR\thistoryId\x12$\n" +
+	"\x05chain\x18\b \x01(\v2\x0e.real.v1.ChainR\x05chain\"\xf4\x01\n" +
 	"\fPullResponse\x12\x18\n" +
 	"\apushing\x18\x01 \x01(\bR\apushing\x12.\n" +
 	"\x06report\x18\x02 \x01(\v2\x16.real.v1.ReportRequestR\x06report\x12;\n" +
 	"\rnotifications\x18\x03 \x03(\v2\x15.real.v1.NotificationR\rnotifications\x12\x18\n" +
 	"\athrough\x18\x04 \x01(\x04R\athrough\x12\x1d\n" +
 	"\n" +
-	"history_id\x18\x05 \x01(\tR\thistoryId2\xf6\x01\n" +
+	"history_id\x18\x05 \x01(\tR\thistoryId\x12$\n" +
+	"\x05chain\x18\x06 \x01(\v2\x0e.real.v1.ChainR\x05chain2\xf6\x01\n" +
 	"\x0eHistoryService\x129\n" +
 	"\x06Arenas\x12\x16.real.v1.ArenasRequest\x1a\x17.real.v1.ArenasResponse\x129\n" +
 	"\x06Notify\x12\x16.real.v1.NotifyRequest\x1a\x17.real.v1.NotifyResponse\x129\n" +
@@ -602,36 +722,42 @@ func file_real_v1_history_proto_rawDescGZIP() []byte {
 	return file_real_v1_history_proto_rawDescData
 }
 
-var file_real_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_real_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_real_v1_history_proto_goTypes = []any{
 	(*ArenasRequest)(nil),  // 0: real.v1.ArenasRequest
 	(*ArenasResponse)(nil), // 1: real.v1.ArenasResponse
-	(*NotifyRequest)(nil),  // 2: real.v1.NotifyRequest
-	(*NotifyResponse)(nil), // 3: real.v1.NotifyResponse
-	(*ReportRequest)(nil),  // 4: real.v1.ReportRequest
-	(*ReportResponse)(nil), // 5: real.v1.ReportResponse
-	(*PullRequest)(nil),    // 6: real.v1.PullRequest
-	(*PullResponse)(nil),   // 7: real.v1.PullResponse
-	(*Notification)(nil),   // 8: real.v1.Notification
+	(*Chain)(nil),          // 2: real.v1.Chain
+	(*NotifyRequest)(nil),  // 3: real.v1.NotifyRequest
+	(*NotifyResponse)(nil), // 4: real.v1.NotifyResponse
+	(*ReportRequest)(nil),  // 5: real.v1.ReportRequest
+	(*ReportResponse)(nil), // 6: real.v1.ReportResponse
+	(*PullRequest)(nil),    // 7: real.v1.PullRequest
+	(*PullResponse)(nil),   // 8: real.v1.PullResponse
+	(*Notification)(nil),   // 9: real.v1.Notification
 }
 var file_real_v1_history_proto_depIdxs = []int32{
-	8, // 0: real.v1.NotifyRequest.notifications:type_name -> real.v1.Notification
-	8, // 1: real.v1.ReportRequest.notifications:type_name -> real.v1.Notification
-	4, // 2: real.v1.PullResponse.report:type_name -> real.v1.ReportRequest
-	8, // 3: real.v1.PullResponse.notifications:type_name -> real.v1.Notification
-	0, // 4: real.v1.HistoryService.Arenas:input_type -> real.v1.ArenasRequest
-	2, // 5: real.v1.HistoryService.Notify:input_type -> real.v1.NotifyRequest
-	4, // 6: real.v1.HistoryService.Report:input_type -> real.v1.ReportRequest
-	6, // 7: real.v1.HistoryService.Pull:input_type -> real.v1.PullRequest
-	1, // 8: real.v1.HistoryService.Arenas:output_type -> real.v1.ArenasResponse
-	3, // 9: real.v1.HistoryService.Notify:output_type -> real.v1.NotifyResponse
-	5, // 10: real.v1.HistoryService.Report:output_type -> real.v1.ReportResponse
-	7, // 11: real.v1.HistoryService.Pull:output_type -> real.v1.PullResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	2,  // 0: real.v1.ArenasResponse.chain:type_name -> real.v1.Chain
+	9,  // 1: real.v1.NotifyRequest.notifications:type_name -> real.v1.Notification
+	2,  // 2: real.v1.NotifyRequest.chain:type_name -> real.v1.Chain
+	9,  // 3: real.v1.ReportRequest.notifications:type_name -> real.v1.Notification
+	2,  // 4: real.v1.ReportRequest.chain:type_name -> real.v1.Chain
+	2,  // 5: real.v1.PullRequest.chain:type_name -> real.v1.Chain
+	5,  // 6: real.v1.PullResponse.report:type_name -> real.v1.ReportRequest
+	9,  // 7: real.v1.PullResponse.notifications:type_name -> real.v1.Notification
+	2,  // 8: real.v1.PullResponse.chain:type_name -> real.v1.Chain
+	0,  // 9: real.v1.HistoryService.Arenas:input_type -> real.v1.ArenasRequest
+	3,  // 10: real.v1.HistoryService.Notify:input_type -> real.v1.NotifyRequest
+	5,  // 11: real.v1.HistoryService.Report:input_type -> real.v1.ReportRequest
+	7,  // 12: real.v1.HistoryService.Pull:input_type -> real.v1.PullRequest
+	1,  // 13: real.v1.HistoryService.Arenas:output_type -> real.v1.ArenasResponse
+	4,  // 14: real.v1.HistoryService.Notify:output_type -> real.v1.NotifyResponse
+	6,  // 15: real.v1.HistoryService.Report:output_type -> real.v1.ReportResponse
+	8,  // 16: real.v1.HistoryService.Pull:output_type -> real.v1.PullResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_real_v1_history_proto_init() }
@@ -646,7 +772,7 @@ func file_real_v1_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_real_v1_history_proto_rawDesc), len(file_real_v1_history_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
