@@ -585,3 +585,64 @@ func TestReadTreeLateTreeFails(t *testing.T) {
 		})
 	}
 }
+
+// The in-order hashing of a file whose tree came late is given up because
+// the reader skipped a failed chunk (EIO, then it reads on): the chunk it
+// reads then was fetched before, as read-ahead, unchecked; it is not
+// served so, but checked by the tree (fetched again): a peer with bad bytes
+// there is failed over, or the read is EIO.
+func TestReadTreeLateTreeChecksCachedChunk(t *testing.T) {
+	data := randomData(t, 8*chunkSize+100)
+	for _, tc := range []struct {
+		name string
+		bob  bool // bob has good bytes
+	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			bad := corruptFrom(data, 5*chunkSize, "alice")
+			f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+				if call.off == chunkSize {
+					return 0, errors.New("connection reset"), true // on every peer
+				}
+				return bad(ctx, call, p)
+			}
+			release := lateTrees(t, f, false)
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			if tc.bob {
+				mustApply(t, c, "bob", linkData(1, "big.bin", data))
+			}
+			dir := mountWith(t, c, f, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 128<<10)
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+			}
+			release()
+			if _, err := fd.ReadAt(buf, chunkSize); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("pread of the failing chunk 1: %v, want EIO", err)
+			}
+			for i := int64(2); i < 5; i++ { // forward: chunk 5 is fetched ahead
+				if _, err := fd.ReadAt(buf, i*chunkSize); err != nil || !bytes.Equal(buf, data[i*chunkSize:i*chunkSize+int64(len(buf))]) {
+					t.Fatalf("pread at chunk %d: %v, or wrong bytes", i, err)
+				}
+			}
+			eventually(t, 20*time.Second, "chunk 5 fetched ahead from alice", func() error {
+				if !f.servedBy("alice", 5*chunkSize) {
+					return errors.New("not yet")
+				}
+				return nil
+			})
+			_, err := fd.ReadAt(buf, 5*chunkSize)
+			if !tc.bob {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread in chunk 5, corrupt on the only peer, late tree: %v; want EIO", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(buf, data[5*chunkSize:5*chunkSize+int64(len(buf))]) {
+				t.Fatalf("pread in chunk 5, corrupt on alice, late tree: %v, or not bob's good bytes", err)
+			}
+		})
+	}
+}
