@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -87,18 +88,14 @@ func (s *source) chainAt(ctx context.Context, x uint64) (c blob.Hash, ok bool, e
 		return blob.Hash{}, false, fmt.Errorf("chain at %d: %w", x, err)
 	default:
 		if c, err = blob.FromBytes(b); err != nil || c.IsZero() {
-			return blob.Hash{}, false, fmt.Errorf("chain at %d: stored value %x: %w", idx, b, err)
+			return blob.Hash{}, false, fmt.Errorf("chain at %d: stored value %x: %w", idx, b, cmp.Or(err, blob.ErrBadHash))
 		}
 		if uint64(idx) == x {
 			return c, true, nil
 		}
 		from = uint64(idx)
 	}
-	type row struct {
-		idx uint64
-		c   blob.Hash
-	}
-	var rows []row
+	var fold []history.Entry
 	for from < x {
 		es, err := s.ix.Since(ctx, from, 10_000)
 		if err != nil {
@@ -108,34 +105,82 @@ func (s *source) chainAt(ctx context.Context, x uint64) (c blob.Hash, ok bool, e
 			if es[i].Index > x {
 				break
 			}
-			c = history.Chain(c, &es[i])
-			rows = append(rows, row{es[i].Index, c})
+			fold = append(fold, es[i])
 		}
 		if len(es) == 0 || es[len(es)-1].Index >= x {
 			break
 		}
 		from = es[len(es)-1].Index
 	}
-	if len(rows) == 0 {
-		return c, true, nil
+	c, err = s.storeChain(ctx, c, fold)
+	return c, err == nil, err
+}
+
+// storeChain folds entries (our history's, in index order, all of it after
+// the position whose chain value is c) into c, stores the chain value of
+// each and returns the last.
+func (s *source) storeChain(ctx context.Context, c blob.Hash, entries []history.Entry) (blob.Hash, error) {
+	if len(entries) == 0 {
+		return c, nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return blob.Hash{}, false, fmt.Errorf("store chain values: %w", err)
+		return blob.Hash{}, fmt.Errorf("store chain values: %w", err)
 	}
 	defer tx.Rollback()
 	st, err := tx.PrepareContext(ctx, `INSERT INTO daemon_chain (idx, chain) VALUES (?, ?) ON CONFLICT (idx) DO NOTHING`)
 	if err != nil {
-		return blob.Hash{}, false, fmt.Errorf("store chain values: %w", err)
+		return blob.Hash{}, fmt.Errorf("store chain values: %w", err)
 	}
 	defer st.Close()
-	for _, r := range rows {
-		if _, err := st.ExecContext(ctx, int64(r.idx), r.c.Bytes()); err != nil {
-			return blob.Hash{}, false, fmt.Errorf("store chain value %d: %w", r.idx, err)
+	for i := range entries {
+		c = history.Chain(c, &entries[i])
+		if _, err := st.ExecContext(ctx, int64(entries[i].Index), c.Bytes()); err != nil {
+			return blob.Hash{}, fmt.Errorf("store chain value %d: %w", entries[i].Index, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return blob.Hash{}, false, fmt.Errorf("store chain values: %w", err)
+		return blob.Hash{}, fmt.Errorf("store chain values: %w", err)
+	}
+	return c, nil
+}
+
+// chainOfBatch returns our chain through the last of entries, read from our
+// history after index after (all of it up to their last, of any arena): it
+// folds them in hand instead of reading them again.
+func (s *source) chainOfBatch(ctx context.Context, after uint64, entries []history.Entry) (rpc.Chain, error) {
+	if len(entries) == 0 {
+		return s.chainOf(ctx, after)
+	}
+	last := entries[len(entries)-1].Index
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c, ok, err := s.stored(ctx, last); err != nil || ok {
+		return rpc.Chain{Through: last, Hash: c}, err
+	}
+	c, ok, err := s.chainAt(ctx, after)
+	if err != nil || !ok {
+		return s.chainOfLocked(ctx, last) // after lies before the trim point now: the long way
+	}
+	if c, err = s.storeChain(ctx, c, entries); err != nil {
+		return rpc.Chain{}, err
+	}
+	return rpc.Chain{Through: last, Hash: c}, nil
+}
+
+// stored returns the stored chain value of entry x, if there is one.
+func (s *source) stored(ctx context.Context, x uint64) (blob.Hash, bool, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT chain FROM daemon_chain WHERE idx = ?`, int64(x)).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return blob.Hash{}, false, nil
+	}
+	if err != nil {
+		return blob.Hash{}, false, fmt.Errorf("chain at %d: %w", x, err)
+	}
+	c, err := blob.FromBytes(b)
+	if err != nil || c.IsZero() {
+		return blob.Hash{}, false, fmt.Errorf("chain at %d: stored value %x: %w", x, b, cmp.Or(err, blob.ErrBadHash))
 	}
 	return c, true, nil
 }

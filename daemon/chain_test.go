@@ -85,6 +85,15 @@ func TestSourceChain(t *testing.T) {
 		c = history.Chain(c, &es[i])
 		want = append(want, c)
 	}
+	// Folded from the batches in hand (as a sender does), the same.
+	ix3, _, src3, _ := openStore(t)
+	commit(t, ix3, links("a", "b", "c", "d", "e"))
+	for _, b := range [][2]int{{0, 2}, {2, 5}} {
+		c, err := src3.chainOfBatch(ctx, uint64(b[0]), es[b[0]:b[1]])
+		if err != nil || c.Through != uint64(b[1]) || c.Hash != want[b[1]-1] {
+			t.Errorf("chain of the batch %d-%d: %+v, %v; want %s at %d", b[0]+1, b[1], c, err, want[b[1]-1], b[1])
+		}
+	}
 	// Asked out of order: the rows filled lazily are the fold's.
 	for _, x := range []uint64{3, 5, 1, 4, 2} {
 		if got, ok := chainAt(t, src, x); !ok || got != want[x-1] {

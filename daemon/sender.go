@@ -170,7 +170,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 			}
 		}
 		last := entries[len(entries)-1].Index
-		chain, err := s.src.chainOf(ctx, last)
+		chain, err := s.src.chainOfBatch(ctx, after, entries)
 		if err != nil {
 			return true, err
 		}

@@ -435,7 +435,7 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 					has = e.Index
 				}
 			}
-			if reply.Chain, err = s.chainOf(ctx, reply.Through); err != nil {
+			if reply.Chain, err = s.chainOfBatch(ctx, resume, entries); err != nil {
 				return rpc.PullReply{}, err
 			}
 			if !ps.handOut(reply.Through) { // our sender came up meanwhile: it sends these
