@@ -187,7 +187,7 @@ func (c *Client) probeRefused() error {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeTimeout))
 	// An HTTP/2 server answers the client preface and a SETTINGS frame with
-	// its own SETTINGS; ours sends nothing before it saw the preface.
+	// its own SETTINGS (net/http's sends them unasked too; others may wait).
 	if _, err := conn.Write(h2Preface); err != nil && strings.Contains(err.Error(), "tls: bad certificate") {
 		return err
 	}

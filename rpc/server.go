@@ -107,9 +107,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		))
 	}
 
-	// HTTP/2 on connections whose TLS tlsListener terminates (conn_tls.go).
 	var protos http.Protocols
-	protos.SetUnencryptedHTTP2(true)
+	protos.SetHTTP2(true)
 	base := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
@@ -125,7 +124,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.srv = &http.Server{
 		Handler:           s.authenticate(mux),
-		ConnContext:       withConn,
+		TLSConfig:         base,
 		Protocols:         &protos,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
@@ -142,7 +141,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc server: %w", err)
 	}
-	s.ln = &tlsListener{Listener: ln, config: base}
+	s.ln = ln
 	return s, nil
 }
 
@@ -166,7 +165,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	s.log.Info("rpc server listening", "addr", s.ln.Addr().String(), "peers", len(s.peers))
-	err := s.srv.Serve(s.ln)
+	err := s.srv.ServeTLS(s.ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {
 		<-s.shutDone
 		return nil
@@ -229,17 +228,11 @@ type peerKey struct{}
 // authenticate puts the verified caller's peer name in the request context.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sc := connFrom(r.Context())
-		if sc == nil {
+		if r.TLS == nil {
 			http.Error(w, "TLS required", http.StatusForbidden)
 			return
 		}
-		cs, ok := sc.state()
-		if !ok {
-			http.Error(w, "TLS required", http.StatusForbidden)
-			return
-		}
-		k, err := presentedKey(cs)
+		k, err := presentedKey(*r.TLS)
 		name, ok := s.peers[k]
 		if err != nil || !ok {
 			http.Error(w, "unknown peer", http.StatusForbidden)
