@@ -17,6 +17,11 @@ type peerState struct {
 	// recvMu serialises applying the peer's history (Notify, Report, Pull
 	// replies), so that counting new against repeated entries is exact.
 	recvMu sync.Mutex
+	// reportID is the history id of the caller under which the report we
+	// are taking from the peer began (reportOpen), guarded by recvMu: a
+	// later part under another id is refused (receiver.report).
+	reportID   string
+	reportOpen bool
 
 	sent, received, duplicates atomic.Uint64
 	reportsSent, reportsRecv   atomic.Uint64

@@ -50,6 +50,11 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	var reportAfter, reportProgress uint64
+	// The peer's history id the report we are taking comes from (set at
+	// its Begin): a later part under another id is of a store that started
+	// over between two parts, whose report after our cursor would be
+	// applied on top of the old history's parts (see below).
+	var reportHID string
 	connected := false
 	for {
 		req := rpc.Pull{Arenas: p.recv.arenas, Progress: after, CatchUp: catchUp,
@@ -72,15 +77,26 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 			case <-time.After(refresh):
 			}
 			return true, errRefresh
+		case r.Report != nil && !r.Report.Begin && reportProgress != 0 && r.HistoryID != reportHID:
+			// The peer's store started over between two parts of the
+			// report: this part goes on after our cursor in its new
+			// history, and its end would stand for that one; mixed with
+			// the parts of the old history already staged, the mark and
+			// sweep would keep files the peer no longer has and miss
+			// some it has. Not applied: the report starts over, and its
+			// Begin discards what was staged (unreal's BeginCatchUp).
+			p.log.Info("the peer's history started over during a full report (another history id): taking the report again from its beginning",
+				"history_id", r.HistoryID, "report_of", reportHID, "report_after", reportAfter)
+			catchUp, reportAfter, reportProgress, reportHID = true, 0, 0, ""
 		case r.Report != nil:
 			if err := p.recv.report(ctx, p.peer.name, r.HistoryID, *r.Report); err != nil {
 				return true, err
 			}
 			if r.Report.Begin {
-				reportProgress = r.Report.Progress
+				reportProgress, reportHID = r.Report.Progress, r.HistoryID
 			}
 			if r.Report.End {
-				after, catchUp, reportAfter, reportProgress, hid = r.Report.Progress, false, 0, 0, r.HistoryID
+				after, catchUp, reportAfter, reportProgress, hid, reportHID = r.Report.Progress, false, 0, 0, r.HistoryID, ""
 				chain = r.Report.Chain
 			} else if n := len(r.Report.Entries); n > 0 {
 				reportAfter = r.Report.Entries[n-1].Index

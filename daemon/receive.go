@@ -256,11 +256,31 @@ func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) 
 	ps := r.peer(peer)
 	ps.recvMu.Lock()
 	defer ps.recvMu.Unlock()
+	// The parts of one report must come from one history of the peer: a
+	// part under another history id than its Begin's would mix two
+	// histories in the mark and sweep. A puller checks this itself and
+	// takes the report again (puller.session). Pushed to us (Report calls)
+	// it cannot happen in practice: a sender's history id is read once per
+	// process, and a store that starts over is a new process whose sender
+	// starts a new session, and a session's report always opens with a
+	// Begin (sender.sendReport), which discards what was staged. Only two
+	// processes of the same key at once could interleave their parts; the
+	// later part is refused (ErrChanged), so that the caller asks Arenas
+	// again, and the report still open makes NeedsReport ask it for a full
+	// report. A report begun before this process started is not known
+	// here and not checked: parts after our restart still come from the
+	// sender's same session (its client dials again), so the same history.
 	if rep.Begin {
 		r.log.Info("full report from a peer begins", "from", peer, "stands_for", rep.Progress)
 		if err := r.cache.BeginCatchUp(ctx, peer); err != nil {
 			return cacheError(err)
 		}
+		ps.reportID, ps.reportOpen = id, true
+	} else if ps.reportOpen && id != ps.reportID {
+		r.log.Info("a part of a full report under another history id than its beginning: refused", "from", peer,
+			"history_id", id, "report_of", ps.reportID)
+		return fmt.Errorf("%w: a part of a report of %s under history %q, begun under history %q: the report must start over",
+			rpc.ErrChanged, peer, id, ps.reportID)
 	}
 	if len(rep.Entries) > 0 {
 		if err := r.cache.CatchUpReport(ctx, peer, rep.Entries); err != nil {
@@ -284,6 +304,7 @@ func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) 
 		}
 		// As after a batch: local modifications under the changed paths.
 		r.remoteChanged(ctx, peer, res.Changes)
+		ps.reportOpen = false
 		ps.reportsRecv.Add(1)
 		r.log.Info("full report from a peer applied", "from", peer, "progress", rep.Progress,
 			"added", res.Added, "changed", res.Changed, "removed", res.Removed)
