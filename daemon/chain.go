@@ -95,26 +95,33 @@ func (s *source) chainAt(ctx context.Context, x uint64) (c blob.Hash, ok bool, e
 		}
 		from = uint64(idx)
 	}
-	var fold []history.Entry
+	// Folded and stored a piece at a time: the first use after an upgrade
+	// fills the whole history's values, and holding it all in memory at
+	// once would cost a large history's size.
 	for from < x {
-		es, err := s.ix.Since(ctx, from, 10_000)
+		piece := cmp.Or(s.chainPiece, defaultChainPiece)
+		es, err := s.ix.Since(ctx, from, piece)
 		if err != nil {
 			return blob.Hash{}, false, fmt.Errorf("chain at %d: %w", x, err)
 		}
-		for i := range es {
-			if es[i].Index > x {
-				break
-			}
-			fold = append(fold, es[i])
+		n := 0
+		for n < len(es) && es[n].Index <= x {
+			n++
 		}
-		if len(es) == 0 || es[len(es)-1].Index >= x {
+		if c, err = s.storeChain(ctx, c, es[:n]); err != nil {
+			return blob.Hash{}, false, err
+		}
+		if n < len(es) || len(es) < piece {
 			break
 		}
 		from = es[len(es)-1].Index
 	}
-	c, err = s.storeChain(ctx, c, fold)
-	return c, err == nil, err
+	return c, true, nil
 }
+
+// defaultChainPiece is how many entries chainAt folds and stores at a
+// time (source.chainPiece, when not set).
+const defaultChainPiece = 10_000
 
 // storeChain folds entries (our history's, in index order, all of it after
 // the position whose chain value is c) into c, stores the chain value of

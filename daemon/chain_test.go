@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -220,5 +221,32 @@ func TestReceiverKeepsChain(t *testing.T) {
 	}
 	if c := progressChain(); !c.IsZero() {
 		t.Fatalf("chain after a batch of an older peer: %+v, want none", c)
+	}
+}
+
+// A history longer than one piece of chainAt's fold (the first use after an
+// upgrade fills it all) gives the same values as folding it in one go.
+func TestSourceChainLongHistory(t *testing.T) {
+	ctx := context.Background()
+	ix, _, src, _ := openStore(t)
+	src.chainPiece = 100
+	n := 2*src.chainPiece + 23
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("f%06d", i)
+	}
+	commit(t, ix, links(names...))
+	es, err := ix.Since(ctx, 0, n+1)
+	if err != nil || len(es) != n {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	want := make([]blob.Hash, n+1) // want[x]: chain at index x
+	for i := range es {
+		want[es[i].Index] = history.Chain(want[es[i].Index-1], &es[i])
+	}
+	for _, x := range []uint64{uint64(n), uint64(src.chainPiece), uint64(src.chainPiece) + 1, 7} {
+		if got, ok := chainAt(t, src, x); !ok || got != want[x] {
+			t.Errorf("chain at %d of %d: %s %v, want %s", x, n, got, ok, want[x])
+		}
 	}
 }

@@ -40,6 +40,8 @@ type source struct {
 	// so a reader never sees an entry both in base and history, or in none.
 	mu       sync.RWMutex
 	lastTrim time.Time // guarded by mu
+
+	chainPiece int // entries chainAt folds at a time; 0: defaultChainPiece
 }
 
 // Trimming is lazy: a trim folds and deletes in one write transaction, so
