@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/realsync/real/blob"
 	"golang.org/x/sys/unix"
@@ -15,6 +16,10 @@ import (
 func TestStatfs(t *testing.T) {
 	c := newCache(t)
 	mustApply(t, c, "alice", link(1, "docs", "a.txt", strings.Repeat("a", 10000), t0), link(2, "docs", "b.txt", "b", t0))
+	// A file several peers report is one file, of its served version's
+	// size: bob's older, larger a.txt and carol's copy of b.txt add nothing.
+	mustApply(t, c, "bob", link(1, "docs", "a.txt", strings.Repeat("a", 100000), t0.Add(-time.Hour)))
+	mustApply(t, c, "carol", link(1, "docs", "b.txt", "b", t0))
 	dir := mountUnreal(t, c, newFetcher())
 	var st unix.Statfs_t
 	if err := unix.Statfs(filepath.Join(dir, "docs", "a.txt"), &st); err != nil {

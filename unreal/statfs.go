@@ -31,7 +31,8 @@ func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errn
 }
 
 // statfs answers statfs(2): a read-only filesystem as large as the content
-// peers report (blocks and files used, none free), names up to 255 bytes.
+// it shows (blocks and files used, the served version of each path once,
+// none free), names up to 255 bytes.
 // The kernel adds ST_RDONLY from the mount flags.
 func (s *Server) statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	s.statMu.Lock()
@@ -39,7 +40,11 @@ func (s *Server) statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno 
 	if time.Since(s.statAt) > statfsMaxAge {
 		var files int64
 		var bytes float64
-		err := s.cache.db.QueryRowContext(meta(ctx), `SELECT count(*), total(size) FROM unreal_entries`).Scan(&files, &bytes)
+		// One row per path, of its newest version (SQLite takes a bare
+		// column from the row that max() chose): a file several peers
+		// report is one file. A tie of mtimes takes either size.
+		err := s.cache.db.QueryRowContext(meta(ctx), `SELECT count(*), total(size) FROM
+			(SELECT size, max(mtime) FROM unreal_entries GROUP BY arena, path)`).Scan(&files, &bytes)
 		if err != nil {
 			return s.errno("statfs", "", fmt.Errorf("count entries: %w", err))
 		}
