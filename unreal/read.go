@@ -583,6 +583,15 @@ func (h *handle) verdict(ctx context.Context) error {
 			return sum
 		}
 		c := h.chunks[h.hashed] // present and in flight, else advanceHash moved on
+		if c == nil && h.late && !h.treeGone {
+			// A gap (chunks the reader skipped, never asked for): the
+			// hashing cannot give this read its verdict, and a late tree
+			// can: the hashing is given up, so that the read drops the
+			// chunks it used unchecked and has them checked
+			// (forgetUnchecked). Served unchecked, they were served as
+			// valid (TestReadTreeLateTreeChecksTailAfterGap).
+			h.giveUpHash()
+		}
 		if c != nil {
 			select {
 			case <-c.done:

@@ -646,3 +646,52 @@ func TestReadTreeLateTreeChecksCachedChunk(t *testing.T) {
 		})
 	}
 }
+
+// A file whose tree came late, read from its start, then at its tail a few
+// chunks on (not far enough to give the in-order hashing up): the hashing
+// cannot reach the end (the chunks between were never asked for), so the
+// read at the end gets no verdict from it; its bytes are checked by the
+// late tree instead: a peer serving bad bytes there is failed over, or the
+// read is EIO. They were served unchecked, as valid.
+func TestReadTreeLateTreeChecksTailAfterGap(t *testing.T) {
+	data := randomData(t, 4*chunkSize+100)
+	last := int64(4 * chunkSize)
+	for _, tc := range []struct {
+		name string
+		bob  bool // bob has good bytes
+	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			f.answer = corruptFrom(data, last, "alice")
+			release := lateTrees(t, f, false)
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			if tc.bob {
+				mustApply(t, c, "bob", linkData(1, "big.bin", data))
+			}
+			dir := mountWith(t, c, f, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+			}
+			release()
+			tail := make([]byte, len(data)-int(last))
+			var err error
+			select {
+			case err = <-preadWithin(fd, tail, last):
+			case <-time.After(20 * time.Second):
+				t.Fatal("pread of the tail still waiting after 20 s")
+			}
+			if !tc.bob {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread of the tail, corrupt on the only peer, late tree: %v; want EIO", err)
+				}
+				return
+			}
+			if err != nil && err != io.EOF || !bytes.Equal(tail, data[last:]) {
+				t.Fatalf("pread of the tail, corrupt on alice, late tree: %v, or not bob's good bytes", err)
+			}
+		})
+	}
+}
