@@ -255,6 +255,22 @@ func (r *receiver) ProgressChain(ctx context.Context, peer string) (rpc.Chain, e
 	return rpc.Chain{Through: uint64(t), Hash: h}, nil
 }
 
+// progressChain returns our progress of peer and the chain it stands for,
+// read between two batches (under the peer's recvMu): a batch stores its
+// chain after its progress, and read in between, the chain would stand for
+// less than the progress (taken by the peer for another history).
+func (r *receiver) progressChain(ctx context.Context, peer string) (uint64, rpc.Chain, error) {
+	ps := r.peer(peer)
+	ps.recvMu.Lock()
+	defer ps.recvMu.Unlock()
+	p, err := r.cache.Progress(ctx, peer)
+	if err != nil {
+		return 0, rpc.Chain{}, err
+	}
+	c, err := r.ProgressChain(ctx, peer)
+	return p, c, err
+}
+
 // keepChain records c, which came with what brought our progress of peer
 // to progress, as the chain that progress stands for. A chain below the
 // progress (a batch that crossed a later Pull reply) is not kept: the one

@@ -28,7 +28,9 @@ func (p *puller) run(ctx context.Context) {
 }
 
 func (p *puller) session(ctx context.Context) (bool, error) {
-	after, err := p.recv.cache.Progress(ctx, p.peer.name)
+	// Our progress and the chain it stands for (see Chain), checked by the
+	// peer before it resumes after it; each reply brings the next one.
+	after, chain, err := p.recv.progressChain(ctx, p.peer.name)
 	if err != nil {
 		return false, err
 	}
@@ -40,12 +42,6 @@ func (p *puller) session(ctx context.Context) (bool, error) {
 	// each reply carries the peer's, and entries of another one are not
 	// applied but answered with a request for a full report.
 	hid, err := p.recv.peerHistory(ctx, p.peer.name)
-	if err != nil {
-		return false, err
-	}
-	// The chain our progress stands for (see Chain), checked by the peer
-	// before it resumes after it; each reply brings the next one.
-	chain, err := p.recv.ProgressChain(ctx, p.peer.name)
 	if err != nil {
 		return false, err
 	}

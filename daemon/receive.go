@@ -35,13 +35,20 @@ func (r *receiver) peer(name string) *peerState {
 // Arenas tells a caller to report every arena this peer has, and from where:
 // after our progress, or from nothing (progress 0, and NeedsReport asks for
 // a full report) when that progress stands for another history of the
-// caller than the one it calls with (its store started over).
+// caller than the one it calls with (its store started over). The progress
+// is read under the peer's recvMu, between two batches: a batch stores its
+// chain after its progress, and a progress read in between would stand for
+// more than the chain ProgressChain hands out next, which the caller takes
+// for another history (a full report).
 func (r *receiver) Arenas(ctx context.Context, peer string) ([]string, uint64, error) {
+	ps := r.peer(peer)
+	ps.recvMu.Lock()
+	defer ps.recvMu.Unlock()
 	same, err := r.sameHistory(ctx, peer, rpc.CallerHistoryID(ctx))
 	if err != nil {
 		return nil, 0, err
 	}
-	r.peer(peer).contact(nil)
+	ps.contact(nil)
 	if !same {
 		r.log.Info("a peer's history started over (another history id): asking for a full report", "from", peer,
 			"history_id", rpc.CallerHistoryID(ctx))
