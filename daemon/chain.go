@@ -271,12 +271,12 @@ func (r *receiver) progressChain(ctx context.Context, peer string) (uint64, rpc.
 	return p, c, err
 }
 
-// keepChain records c, which came with what brought our progress of peer
-// to progress, as the chain that progress stands for. A chain below the
+// keepChain records c, which came with what brings our progress of peer
+// on from progress, as the chain that progress stands for. A chain below the
 // progress (a batch that crossed a later Pull reply) is not kept: the one
 // kept stands for more. No chain (an older peer) forgets the recorded one,
-// which would stand for less than the progress. Call it after the progress
-// is stored, with the peer's recvMu held.
+// which would stand for less than the progress. Call it with the peer's
+// recvMu held, before the batch or the report's end is applied (see notify).
 func (r *receiver) keepChain(ctx context.Context, peer string, progress uint64, c rpc.Chain) error {
 	var err error
 	switch {
@@ -290,6 +290,24 @@ func (r *receiver) keepChain(ctx context.Context, peer string, progress uint64, 
 		return fmt.Errorf("record chain of %s: %w", peer, err)
 	}
 	return nil
+}
+
+// putChainBack records c again as the chain of peer's progress, after a
+// batch or a report's end whose chain keepChain recorded was not applied. Left undone (it is
+// logged), the chain stays the one of the batch: the sender's own, past the
+// progress, which resumes after the progress all the same.
+func (r *receiver) putChainBack(ctx context.Context, peer string, c rpc.Chain) {
+	ctx = context.WithoutCancel(ctx) // also when the batch failed for a cancelled call
+	var err error
+	if c.IsZero() {
+		_, err = r.db.ExecContext(ctx, `DELETE FROM daemon_peer_chain WHERE peer = ?`, peer)
+	} else {
+		_, err = r.db.ExecContext(ctx, `INSERT INTO daemon_peer_chain (peer, through, chain) VALUES (?, ?, ?)
+			ON CONFLICT (peer) DO UPDATE SET through = excluded.through, chain = excluded.chain`, peer, int64(c.Through), c.Hash.Bytes())
+	}
+	if err != nil {
+		r.log.Warn("putting back the chain of a peer after a batch not applied", "peer", peer, "err", err)
+	}
 }
 
 var _ rpc.Chainer = (*receiver)(nil)

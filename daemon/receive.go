@@ -231,12 +231,23 @@ func (r *receiver) notify(ctx context.Context, peer, id string, batch []history.
 	if err != nil {
 		return 0, err
 	}
+	// The chain first, then the batch (two transactions: the Unreal's
+	// and ours): stopped in between, the chain stands for more than the
+	// progress, which resumes after the progress; the other way round it
+	// would stand for less, and the sender would take that for another
+	// history of its own and send a full report. A batch refused puts the
+	// chain back.
+	prev, err := r.ProgressChain(ctx, peer)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.keepChain(ctx, peer, before, chain); err != nil {
+		return 0, err
+	}
 	p, err := r.cache.Apply(ctx, peer, batch)
 	if err != nil {
+		r.putChainBack(ctx, peer, prev)
 		return 0, cacheError(err)
-	}
-	if err := r.keepChain(ctx, peer, p, chain); err != nil {
-		return 0, err
 	}
 	var fresh uint64
 	for i := range batch {
@@ -296,17 +307,27 @@ func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) 
 		ps.received.Add(uint64(len(rep.Entries)))
 	}
 	if rep.End {
+		// The chain first, as for a batch (notify): stopped before the
+		// end is applied, the catch-up is still open and asks for a
+		// report again; the other way round the chain would stand for
+		// less than the progress (a full report more too, but after
+		// one that was complete).
+		prev, err := r.ProgressChain(ctx, peer)
+		if err != nil {
+			return err
+		}
+		if err := r.keepChain(ctx, peer, rep.Progress, rep.Chain); err != nil {
+			return err
+		}
 		res, err := r.cache.EndCatchUp(ctx, peer, rep.Progress)
 		if err != nil {
+			r.putChainBack(ctx, peer, prev)
 			return cacheError(err)
 		}
 		if err := r.recordArenas(ctx, peer); err != nil {
 			return err
 		}
 		if err := r.adoptHistory(ctx, peer, id); err != nil {
-			return err
-		}
-		if err := r.keepChain(ctx, peer, rep.Progress, rep.Chain); err != nil {
 			return err
 		}
 		// As after a batch: local modifications under the changed paths.

@@ -19,9 +19,11 @@ ALTER TABLE daemon_trim ADD COLUMN chain BLOB;
 
 -- Receiver side: the chain of the source peer's history that our progress
 -- of it stands for, as the batch, report or pull reply that brought it
--- there carried it (through >= that progress). Written after the progress
--- (a crash in between leaves a chain below the progress: the peer sends one
--- more full report, never skips an entry). No row: none known (an older peer).
+-- there carried it (through >= that progress). Written before the batch
+-- or the report's end is applied (a crash in between leaves a chain past
+-- the progress, which resumes after the progress, or a catch-up still open,
+-- which asks for the report again; never a chain below the progress). No
+-- row: none known (an older peer).
 CREATE TABLE daemon_peer_chain (
 	peer    TEXT    PRIMARY KEY,
 	through INTEGER NOT NULL,
