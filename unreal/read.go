@@ -52,7 +52,8 @@ var (
 // larger file read from its start to its end is checked before its last
 // bytes are served: the read reaching the end fails with EIO when the hash
 // does not match, so `cat`, `cp` and the like never complete with wrong
-// bytes. Reads of a larger file that skip around (the in-order hashing is
+// bytes; once the hash is known not to match, no read of the handle is
+// served from a chunk not checked by a tree (see forgetUnchecked). Reads of a larger file that skip around (the in-order hashing is
 // then given up) are checked by the tree when it was merely late: each
 // chunk served from then on waits for the tree and is checked on its own,
 // as above. They are served unverified when the peer gave no tree, or the
@@ -201,8 +202,15 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 func (h *handle) read(ctx context.Context, buf []byte, off int64) ([]byte, error) {
 	for {
 		out, want, err := h.readOnce(ctx, buf, off)
-		if err != nil || !h.forgetUnchecked(off/chunkSize, want) {
-			return out, err
+		if err != nil {
+			return nil, err
+		}
+		again, err := h.forgetUnchecked(off/chunkSize, want)
+		if err != nil {
+			return nil, err
+		}
+		if !again {
+			return out, nil
 		}
 	}
 }
@@ -337,24 +345,36 @@ func (h *handle) forgetFailed(first int64, want []*chunk) bool {
 // first+1, …, all fetched) that were not checked by a tree, when the
 // handle must check every chunk it serves (a late tree, the in-order
 // hashing given up: see readtree.go). It reports whether it dropped any:
-// then their bytes must not be served.
-func (h *handle) forgetUnchecked(first int64, want []*chunk) bool {
+// then their bytes must not be served. Once the in-order hash of the
+// content did not match (h.sum), a read that uses a chunk not checked by a
+// tree fails: its bytes are of content known to be corrupt (a chunk
+// fetched again in a late handle is checked: mustCheckLocked). Without
+// that, the chunks kept near the end were served after the read reaching
+// the end failed (TestReadCorruptVerdictStopsCachedChunks); the verdict
+// may also come before the reader reaches the end (read-ahead), and then
+// fewer corrupt bytes are served.
+func (h *handle) forgetUnchecked(first int64, want []*chunk) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.late || h.treeGone || h.hashed >= 0 {
-		return false
+	corrupt := h.sum != nil && h.nchunk > 1
+	checkAll := h.late && !h.treeGone && h.hashed < 0
+	if !checkAll && !corrupt {
+		return false, nil
 	}
 	dropped := false
 	for i, c := range want {
 		if c.checked {
 			continue
 		}
+		if !checkAll {
+			return false, fmt.Errorf("chunk at %d not checked, of a content found corrupt: %w", (first+int64(i))*chunkSize, h.sum)
+		}
 		dropped = true
 		if h.chunks != nil && h.chunks[first+int64(i)] == c {
 			delete(h.chunks, first+int64(i))
 		}
 	}
-	return dropped
+	return dropped, nil
 }
 
 func (h *handle) giveUpHash() {

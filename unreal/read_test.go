@@ -602,8 +602,8 @@ func TestReadVerifiesAfterRetry(t *testing.T) {
 	mustApply(t, c, "alice", linkData(1, "f.bin", data))
 	dir := mountWith(t, c, f, Options{})
 	got, err := readAll(filepath.Join(dir, "docs", "f.bin"), 128<<10)
-	if !errors.Is(err, syscall.EIO) || len(got) < 3*chunkSize {
-		t.Fatalf("read of a corrupt file after a retried chunk: %d bytes, %v; want EIO at the end (past the retried chunk)", len(got), err)
+	if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
+		t.Fatalf("read of a corrupt file after a retried chunk: %d bytes, %v; want EIO (at the end, or once the hash is known)", len(got), err)
 	}
 }
 

@@ -232,7 +232,7 @@ func TestReadTreeBadTree(t *testing.T) {
 
 // A peer that gives no tree (an older peer, a store that refuses): the
 // file is hashed in order as before, so a sequential read fails at its
-// end, after the corrupt chunk was served.
+// end, or once the hash is known (read-ahead), never completing.
 func TestReadTreeUnavailableHashesInOrder(t *testing.T) {
 	for _, corrupt := range []bool{false, true} {
 		t.Run(fmt.Sprintf("corrupt=%v", corrupt), func(t *testing.T) {
@@ -257,8 +257,8 @@ func TestReadTreeUnavailableHashesInOrder(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, syscall.EIO) || len(got) < 2*chunkSize || len(got) >= len(data) {
-				t.Fatalf("read of a corrupt file without a tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
+			if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
+				t.Fatalf("read of a corrupt file without a tree: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", len(got), err)
 			}
 		})
 	}
@@ -294,8 +294,8 @@ func TestReadTreeSlowTreeHashesInOrder(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, syscall.EIO) || len(got) < 2*chunkSize {
-				t.Fatalf("read of a corrupt file with a slow tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
+			if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
+				t.Fatalf("read of a corrupt file with a slow tree: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", len(got), err)
 			}
 		})
 	}
@@ -503,7 +503,7 @@ func TestReadTreeLateTreeChecksSeek(t *testing.T) {
 // A sequential read of a file whose tree comes late (after TreeWait, and
 // then while the read goes on) is hashed in order as before: it completes,
 // and a corrupt chunk makes the read that reaches the end fail with EIO
-// (the bytes after the corrupt chunk were served on the way).
+// (or an earlier one, once the hash is known).
 func TestReadTreeLateTreeSequential(t *testing.T) {
 	data := randomData(t, 10*chunkSize+100)
 	for _, corrupt := range []bool{false, true} {
@@ -532,8 +532,8 @@ func TestReadTreeLateTreeSequential(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, syscall.EIO) || len(got) < 5*chunkSize || len(got) >= len(data) {
-				t.Fatalf("sequential read of a corrupt file, late tree: %d bytes, %v; want EIO at its end (hashed in order)", len(got), err)
+			if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
+				t.Fatalf("sequential read of a corrupt file, late tree: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", len(got), err)
 			}
 		})
 	}
@@ -691,6 +691,62 @@ func TestReadTreeLateTreeChecksTailAfterGap(t *testing.T) {
 			}
 			if err != nil && err != io.EOF || !bytes.Equal(tail, data[last:]) {
 				t.Fatalf("pread of the tail, corrupt on alice, late tree: %v, or not bob's good bytes", err)
+			}
+		})
+	}
+}
+
+// A sequential read of a file whose in-order hash does not match fails
+// (at its end, or before once the hash is known); the bytes of that content
+// kept for the open file (the chunks near the end, among them the corrupt
+// one) are not served afterwards as if valid: the read is EIO (or, with a
+// late tree and the chunk fetched again, good checked bytes).
+func TestReadCorruptVerdictStopsCachedChunks(t *testing.T) {
+	data := randomData(t, 6*chunkSize+100)
+	bad := int64(5 * chunkSize) // the last full chunk: still kept at the end
+	for _, tc := range []struct {
+		name string
+		tree bool // a late tree
+		bob  bool // bob has good bytes
+	}{
+		{name: "no tree"},
+		{name: "late tree, failover", tree: true, bob: true},
+		{name: "late tree, only a bad peer", tree: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			var fetcher Fetcher
+			release := func() {}
+			if tc.tree {
+				f := newTreeFetcher(t, data)
+				f.answer = corruptFrom(data, bad, "alice")
+				release = lateTrees(t, f, false)
+				fetcher = f
+			} else {
+				f := newTestFetcher(data)
+				f.answer = corruptFrom(data, bad, "alice")
+				fetcher = f
+			}
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			if tc.bob {
+				mustApply(t, c, "bob", linkData(1, "big.bin", data))
+			}
+			dir := mountWith(t, c, fetcher, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			first := make([]byte, 128<<10)
+			if n, err := io.ReadFull(fd, first); err != nil {
+				t.Fatalf("first read: %d bytes, %v", n, err)
+			}
+			release()
+			_, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{fd}, make([]byte, 128<<10))
+			if !errors.Is(err, syscall.EIO) {
+				t.Fatalf("sequential read of a file with a corrupt chunk 5: %v; want EIO at its end", err)
+			}
+			buf := make([]byte, 64<<10)
+			n, err := fd.ReadAt(buf, bad)
+			if !errors.Is(err, syscall.EIO) && (err != nil || !bytes.Equal(buf[:n], data[bad:bad+int64(n)])) {
+				t.Fatalf("pread in the corrupt chunk after the verdict: %d bytes (good: %v), %v; want EIO or good bytes",
+					n, bytes.Equal(buf[:n], data[bad:bad+int64(n)]), err)
 			}
 		})
 	}
