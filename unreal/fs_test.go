@@ -33,6 +33,29 @@ func TestStatfs(t *testing.T) {
 	}
 }
 
+// statfs counts a path whose newest versions tie on mtime at the size of
+// the one served (the first peer by name, whatever order they came in),
+// and nothing of an arena no longer configured.
+func TestStatfsTieAndDroppedArena(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "real.db")
+	old := openCacheAt(t, file, []string{"docs", "media/photos"})
+	mustApply(t, old, "carol", link(1, "docs", "t.txt", strings.Repeat("c", 100000), t0),
+		link(2, "media/photos", "p.jpg", strings.Repeat("p", 50000), t0))
+	mustApply(t, old, "alice", link(1, "docs", "t.txt", strings.Repeat("a", 10), t0))
+	c := openCacheAt(t, file, []string{"docs"}) // media/photos removed from the config
+	dir := mountUnreal(t, c, newFetcher())
+	if fi, err := os.Stat(filepath.Join(dir, "docs", "t.txt")); err != nil || fi.Size() != 10 {
+		t.Fatalf("served t.txt: %v, %v; want alice's 10 bytes (tie: first peer by name)", fi, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != 1 || st.Blocks != 1 {
+		t.Fatalf("statfs: %d files %d blocks; want 1 file of 1 block (alice's served t.txt, no photo)", st.Files, st.Blocks)
+	}
+}
+
 // getfattr on the merged view shows which peers have a remote file and
 // its blob; a local file has neither.
 func TestXattrsInMergedView(t *testing.T) {
