@@ -307,6 +307,20 @@ func (h *handle) plan(first, last int64) ([]*chunk, error) {
 			h.giveUpHash()
 		}
 	}
+	if h.late && !h.treeGone && h.hashed >= 0 && !forward && first > h.hashed {
+		// A jump ahead within that window, past chunks nobody asked for:
+		// the hashing sees this read's bytes only if the reader comes
+		// back for those, and a late tree can check them now; so the
+		// hashing is given up, and the chunks are checked by the tree
+		// (TestReadTreeLateTreeChecksShortJump). At most ahead+2 chunks
+		// are looked at (a longer jump gave the hashing up above).
+		for j := h.hashed; j < first; j++ {
+			if _, ok := h.chunks[j]; !ok {
+				h.giveUpHash()
+				break
+			}
+		}
+	}
 	// Keep the chunks still to be hashed, and those around this read and
 	// the front (concurrent kernel reads arrive slightly out of order)
 	// up to the read-ahead.

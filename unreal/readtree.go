@@ -29,8 +29,9 @@ import (
 // and the handle is mixed. While the in-order hashing is alive nothing
 // changes (a sequential read keeps its speed and its verdict at the end).
 // Every chunk the hashing will not see (once it is given up: the reader
-// skipped around, or a chunk failed and was skipped; or a chunk fetched
-// again behind it) is checked by the tree before it is served, waiting for
+// skipped around, even a little past chunks never asked for, or a chunk
+// failed and was skipped; or a read reached the end past such chunks; or
+// a chunk fetched again behind it) is checked by the tree before it is served, waiting for
 // it as long as the tree's fetch may take (FetchTimeout), exactly as in
 // modeTree: a chunk that fails counts as its peer failing. Chunks fetched
 // before the switch, unchecked, are not served after it: a read that used

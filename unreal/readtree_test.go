@@ -751,3 +751,51 @@ func TestReadCorruptVerdictStopsCachedChunks(t *testing.T) {
 		})
 	}
 }
+
+// A file whose tree came late, read from its start, then a few chunks
+// ahead (a jump within the read-ahead window, past chunks never asked
+// for): the in-order hashing will not see those bytes unless the reader
+// comes back, so they are checked by the late tree: a peer serving bad
+// bytes there is failed over, or the read is EIO. They were served
+// unchecked, as valid.
+func TestReadTreeLateTreeChecksShortJump(t *testing.T) {
+	data := randomData(t, 10*chunkSize+100)
+	at := int64(4 * chunkSize)
+	for _, tc := range []struct {
+		name string
+		bob  bool // bob has good bytes
+	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			f := newTreeFetcher(t, data)
+			f.answer = corruptFrom(data, at, "alice")
+			release := lateTrees(t, f, false)
+			mustApply(t, c, "alice", linkData(1, "big.bin", data))
+			if tc.bob {
+				mustApply(t, c, "bob", linkData(1, "big.bin", data))
+			}
+			dir := mountWith(t, c, f, lateTreeOptions)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+			}
+			release()
+			var err error
+			select {
+			case err = <-preadWithin(fd, buf, at):
+			case <-time.After(20 * time.Second):
+				t.Fatal("pread in chunk 4 still waiting after 20 s")
+			}
+			if !tc.bob {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread in chunk 4, corrupt on the only peer, late tree: %v; want EIO", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
+				t.Fatalf("pread in chunk 4, corrupt on alice, late tree: %v, or not bob's good bytes", err)
+			}
+		})
+	}
+}
