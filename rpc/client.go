@@ -135,7 +135,7 @@ func (c *Client) Close() {
 func (c *Client) fail(ctx context.Context, op string, err error) error {
 	err = fromConnect(err)
 	if c.mayBeRefused(ctx, err) {
-		if refused := c.probeRefused(); refused != nil {
+		if refused := c.probeRefused(ctx); refused != nil {
 			return fmt.Errorf("peer %s: %s: %w: it refused our key %s (is that key in its real.toml?): %w",
 				c.peer.Name, op, ErrPeerKey, c.self, err)
 		}
@@ -170,15 +170,16 @@ var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00
 // the refusal (a bad_certificate alert) arrives after the client finished its
 // handshake, and HTTP/2 often reports only that the connection failed; so
 // after a failed call a fresh connection sends the HTTP/2 preface and waits
-// for the server's first bytes.
-// TLS reports the alert only as text.
-func (c *Client) probeRefused() error {
+// for the server's first bytes. It takes at most probeTimeout, and ends
+// when the caller's ctx does (a stalled peer holds no call past its
+// context). TLS reports the alert only as text.
+func (c *Client) probeRefused(ctx context.Context) error {
 	if !c.probing.CompareAndSwap(false, true) {
 		return nil
 	}
 	defer c.probing.Store(false)
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: c.transport.TLSClientConfig}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	conn, err := d.DialContext(ctx, "tcp", c.peer.Address)
 	if err != nil {
@@ -186,6 +187,8 @@ func (c *Client) probeRefused() error {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
 	// An HTTP/2 server answers the client preface and a SETTINGS frame with
 	// its own SETTINGS (net/http's sends them unasked too; others may wait).
 	if _, err := conn.Write(h2Preface); err != nil && strings.Contains(err.Error(), "tls: bad certificate") {
