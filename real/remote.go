@@ -54,6 +54,9 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 		}
 		return shownE, shownErr
 	}
+	if err := r.settleWritten(ctx, e); err != nil {
+		return err
+	}
 	cs, err := r.remoteChangedAt(ctx, e, shown)
 	if err != nil {
 		return err
@@ -67,6 +70,65 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 		}
 	}
 	return r.followRedirectedDirs(ctx, e)
+}
+
+// settleWritten re-decodes the local metacopies that e would act on (at
+// e's path, or renamed from it) whose upper file is no longer a metacopy:
+// written to since the last pass (overlay copied the data up, in place),
+// removed or replaced. Resized or removed as metacopies, their local bytes
+// would be lost; decoded first, they are what they now are (a local file:
+// its Link, and a conflict with e).
+func (r *Real) settleWritten(ctx context.Context, e history.Entry) error {
+	rows, err := r.ix.ByOrigin(ctx, tree.Join(e.Arena, e.Path))
+	if err != nil {
+		return err
+	}
+	at, ok, err := r.ix.Get(ctx, e.Arena, e.Path)
+	if err != nil {
+		return err
+	}
+	if ok {
+		rows = append(rows, at)
+	}
+	var scopes []scope
+	for _, row := range rows {
+		if row.Kind != index.Meta {
+			continue
+		}
+		meta, err := r.isMetacopy(r.upperPath(row.Arena, row.Path))
+		if err != nil {
+			return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+		}
+		if !meta {
+			scopes = append(scopes, scope{arena: row.Arena, dir: row.Path})
+		}
+	}
+	if len(scopes) == 0 {
+		return nil
+	}
+	if err := r.syncLocked(ctx, outermost(scopes)); err != nil {
+		return fmt.Errorf("remote change %s/%s: local changes under it: %w", e.Arena, e.Path, err)
+	}
+	return nil
+}
+
+// isMetacopy reports whether the upper entry at full is a metacopy file
+// (false when it is gone or anything else).
+func (r *Real) isMetacopy(full string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(full, &st); vanished(err) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("stat %s: %w", full, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, nil
+	}
+	f, err := readFacts(full, overlayPrefix(r.l.UserXattr))
+	if vanished(err) {
+		return false, nil
+	}
+	return f.metacopy, err
 }
 
 // followRedirectedDirs re-decodes the local dirs renamed from a lower dir
