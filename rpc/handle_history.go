@@ -70,15 +70,18 @@ func (h *historyHandler) Notify(ctx context.Context, req *connect.Request[realv1
 // requestLog logs failed requests: refusals (the peer sent something
 // wrong) at Warn, internal errors at Error, the rest at Debug. A refusal
 // seen before (same peer, operation and message: a peer retrying the same
-// bad batch) goes to Debug, so each is logged once.
+// bad batch) goes to Debug, so each is logged once; and past
+// maxRefusedPerPeer warnings for one peer (a peer sending a new bad request
+// each time) its refusals go to Debug too, after one warning that says so.
 type requestLog struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	seen map[string]bool
+	log    *slog.Logger
+	mu     sync.Mutex
+	seen   map[string]bool
+	warned map[string]int // warnings logged per peer
 }
 
 func newRequestLog(log *slog.Logger) *requestLog {
-	return &requestLog{log: log, seen: make(map[string]bool)}
+	return &requestLog{log: log, seen: make(map[string]bool), warned: make(map[string]int)}
 }
 
 // failed maps a handler error to the wire and logs it.
@@ -86,11 +89,11 @@ func (l *requestLog) failed(op, peer string, err error) error {
 	ce := toConnect(err)
 	switch ce.Code() {
 	case connect.CodeInvalidArgument, connect.CodeOutOfRange, connect.CodeResourceExhausted:
-		level := slog.LevelWarn
-		if l.repeated(peer + "\x00" + op + "\x00" + err.Error()) {
-			level = slog.LevelDebug
-		}
+		level, last := l.refusalLevel(peer, peer+"\x00"+op+"\x00"+err.Error())
 		l.log.Log(context.Background(), level, "rpc: refused request", "op", op, "peer", peer, "err", err)
+		if last {
+			l.log.Warn("rpc: further refusals of this peer's requests are logged at Debug", "peer", peer, "warnings", maxRefusedPerPeer)
+		}
 	case connect.CodeInternal, connect.CodeUnknown:
 		l.log.Error("rpc: request failed", "op", op, "peer", peer, "err", err)
 	default:
@@ -99,18 +102,21 @@ func (l *requestLog) failed(op, peer string, err error) error {
 	return ce
 }
 
-// repeated tells whether what was logged before, and remembers it (up to
-// maxRefusedLogged distinct refusals; past that each is logged).
-func (l *requestLog) repeated(what string) bool {
+// refusalLevel tells at what level to log the refusal what of peer: Debug
+// when it was logged before (up to maxRefusedLogged distinct refusals are
+// remembered) or peer had its maxRefusedPerPeer warnings already. last is
+// true for peer's last warning.
+func (l *requestLog) refusalLevel(peer, what string) (level slog.Level, last bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.seen[what] {
-		return true
+	if l.seen[what] || l.warned[peer] >= maxRefusedPerPeer {
+		return slog.LevelDebug, false
 	}
 	if len(l.seen) < maxRefusedLogged {
 		l.seen[what] = true
 	}
-	return false
+	l.warned[peer]++
+	return slog.LevelWarn, l.warned[peer] == maxRefusedPerPeer
 }
 
 func (h *historyHandler) Report(ctx context.Context, req *connect.Request[realv1.ReportRequest]) (*connect.Response[realv1.ReportResponse], error) {

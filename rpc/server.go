@@ -26,7 +26,8 @@ const (
 	sendPingTimeout   = 10 * time.Second // ping a connection silent this long
 	pingTimeout       = 5 * time.Second  // and drop it if the ping is not answered: a cut link is noticed within 15 s
 	shutdownGrace     = 5 * time.Second  // Serve's own shutdown on ctx cancel
-	maxRefusedLogged  = 1024             // distinct refused keys logged at Warn
+	maxRefusedLogged  = 1024             // distinct refusals remembered, so logged at Warn once
+	maxRefusedPerPeer = 100              // refusals of one peer's requests logged at Warn, then at Debug
 )
 
 // ServerConfig configures NewServer.
@@ -46,8 +47,9 @@ type Server struct {
 	log   *slog.Logger
 	peers map[identity.PublicKey]string
 
-	refusedMu sync.Mutex
-	refused   map[string]bool // what refusals were logged at Warn already
+	refusedMu  sync.Mutex
+	refused    map[string]bool // what refusals were logged at Warn already
+	refusedMax int             // how many are remembered: maxRefusedLogged
 
 	trees *treeCache // StoreService.Tree's computed trees
 
@@ -82,11 +84,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		peers[p.Key] = p.Name
 	}
 	s := &Server{
-		log:      log,
-		peers:    peers,
-		refused:  make(map[string]bool),
-		shutDone: make(chan struct{}),
-		trees:    newTreeCache(treeCacheBytes),
+		log:        log,
+		peers:      peers,
+		refused:    make(map[string]bool),
+		refusedMax: maxRefusedLogged,
+		shutDone:   make(chan struct{}),
+		trees:      newTreeCache(treeCacheBytes),
 	}
 
 	mux := http.NewServeMux()
@@ -208,14 +211,22 @@ func (s *Server) verifyClient(cs tls.ConnectionState, remote string) error {
 }
 
 // logRefused logs a refusal at Warn the first time for what, then at Debug,
-// so a peer retrying with a wrong key does not flood the log.
+// so a peer retrying with a wrong key does not flood the log. Past
+// refusedMax distinct ones (keys made up one after the other), every
+// refusal goes to Debug, after one warning that says so.
 func (s *Server) logRefused(what, msg string, args ...any) {
 	s.refusedMu.Lock()
-	seen := s.refused[what]
-	if !seen && len(s.refused) < maxRefusedLogged {
+	seen := s.refused[what] || len(s.refused) > s.refusedMax
+	last := false
+	if !seen {
 		s.refused[what] = true
+		last = len(s.refused) > s.refusedMax
+		seen = last
 	}
 	s.refusedMu.Unlock()
+	if last {
+		s.log.Warn("rpc: further refused connections are logged at Debug", "distinct", s.refusedMax)
+	}
 	level := slog.LevelWarn
 	if seen {
 		level = slog.LevelDebug
