@@ -69,7 +69,85 @@ func (r *Real) RemoteChanged(ctx context.Context, e history.Entry) error {
 			return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
 		}
 	}
-	return r.followRedirectedDirs(ctx, e)
+	moved, err := r.followRedirectedDirs(ctx, e)
+	if err != nil || moved || e.Kind != history.Link {
+		return err
+	}
+	return r.remoteUnderDeleted(ctx, e, shown)
+}
+
+// remoteUnderDeleted records a remote Link of a path below a dir deleted
+// here (a whiteout, an opaque dir, a non-dir over it: the merged view does
+// not show it) as a local-deleted conflict, as for a deleted file: the
+// Hidden row takes the blob it hides now, so that no later pass Unlinks
+// it (a peer's new file in a dir deleted here was removed from every other
+// peer by the next pass, without anybody here deleting it). Not for a
+// path a dir renamed here shows elsewhere (followRedirectedDirs).
+func (r *Real) remoteUnderDeleted(ctx context.Context, e history.Entry, shown func() (history.Entry, error)) error {
+	row, ok, err := r.ix.Get(ctx, e.Arena, e.Path)
+	if err != nil {
+		return err
+	}
+	if ok && row.Kind != index.Hidden {
+		return nil // handled at its path (remoteChangedAt)
+	}
+	if !ok {
+		hidden, err := r.hiddenByUpper(e.Arena, e.Path)
+		if err != nil || !hidden {
+			return err
+		}
+		row = index.Row{Arena: e.Arena, Path: e.Path, Kind: index.Hidden}
+	}
+	sh, err := shown()
+	if err != nil {
+		return err
+	}
+	if sh.Kind != history.Link {
+		return nil
+	}
+	row.Size, row.Mtime, row.Blob = sh.Size, sh.Mtime, sh.Blob
+	r.log.Warn("conflict: a remote change under a directory deleted here; it stays deleted here", "arena", e.Arena, "path", e.Path)
+	cs := index.ChangeSet{Put: []index.Row{row}, Conflicts: []index.Conflict{{Arena: e.Arena, Path: e.Path,
+		Kind: index.ConflictLocalDeleted, RemoteBlob: e.Blob, RemotePrev: e.PrevBlob, Time: time.Now()}}}
+	if _, err := r.ix.Commit(ctx, cs); err != nil {
+		return fmt.Errorf("remote change %s/%s: %w", e.Arena, e.Path, err)
+	}
+	return nil
+}
+
+// hiddenByUpper reports whether an upper entry above arena/p hides the
+// lower at p: a non-directory, an opaque dir or a dir redirected from
+// elsewhere, at the arena root or a dir on the way.
+func (r *Real) hiddenByUpper(arena, p string) (bool, error) {
+	dir, lower := "", arena
+	elems := strings.Split(p, "/")
+	for i := 0; i < len(elems); i++ {
+		full := r.upperPath(arena, dir)
+		var st unix.Stat_t
+		if err := unix.Lstat(full, &st); vanished(err) {
+			return false, nil // the lower shows through from here down
+		} else if err != nil {
+			return false, fmt.Errorf("stat %s: %w", full, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return true, nil
+		}
+		f, err := readFacts(full, overlayPrefix(r.l.UserXattr))
+		if err != nil && !vanished(err) {
+			return false, err
+		}
+		if f.opaque {
+			return true, nil
+		}
+		if f.hasRedir && dir != "" {
+			if l, err := parseRedirect(f.redirect, parentPath(lower)); err != nil || l != lower {
+				return true, nil
+			}
+		}
+		dir = pjoin(dir, elems[i])
+		lower = tree.Join(lower, elems[i])
+	}
+	return false, nil
 }
 
 // settleWritten re-decodes the local metacopies that e would act on (at
@@ -138,10 +216,10 @@ func (r *Real) isMetacopy(full string) (bool, error) {
 // over them would at the next start. Without it a peer's edit of a file in
 // a dir renamed here was shown at the new path with no Link there, and the
 // peers were told (and asked to fetch) the old blob.
-func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) error {
+func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) (moved bool, err error) {
 	dirs, err := r.ix.Redirected(ctx)
 	if err != nil || len(dirs) == 0 {
-		return err
+		return false, err
 	}
 	changed := tree.Join(e.Arena, e.Path)
 	// The lower dir each redirected dir shows: its redirect resolved
@@ -173,16 +251,16 @@ func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) error 
 		}
 	}
 	if len(scopes) == 0 {
-		return nil
+		return false, nil
 	}
 	// And the changed path itself, which the rename hides at the old
 	// place (a new file there is Unlinked at the old path, as the rename
 	// of the dir was: it shows at the new one).
 	scopes = append(scopes, scope{arena: e.Arena, dir: e.Path})
 	if err := r.syncLocked(ctx, outermost(scopes)); err != nil {
-		return fmt.Errorf("remote change %s/%s: renamed dirs showing it: %w", e.Arena, e.Path, err)
+		return true, fmt.Errorf("remote change %s/%s: renamed dirs showing it: %w", e.Arena, e.Path, err)
 	}
-	return nil
+	return true, nil
 }
 
 // parentPath is the parent of p inside an arena ("" for a top-level name).
