@@ -102,6 +102,18 @@ func (l *requestLog) failed(op, peer string, err error) error {
 	return ce
 }
 
+// unreached logs a request of peer to procedure that Connect refused
+// before a handler took it, with the HTTP status and the start of the
+// reply (Connect's error).
+func (l *requestLog) unreached(procedure, peer string, status int, reply string) {
+	err := fmt.Sprintf("HTTP %d: %s", status, reply)
+	level, last := l.refusalLevel(peer, peer+"\x00"+procedure+"\x00"+err)
+	l.log.Log(context.Background(), level, "rpc: refused request", "op", procedure, "peer", peer, "err", err)
+	if last {
+		l.log.Warn("rpc: further refusals of this peer's requests are logged at Debug", "peer", peer, "warnings", maxRefusedPerPeer)
+	}
+}
+
 // refusalLevel tells at what level to log the refusal what of peer: Debug
 // when it was logged before (up to maxRefusedLogged distinct refusals are
 // remembered) or peer had its maxRefusedPerPeer warnings already. last is

@@ -51,7 +51,8 @@ type Server struct {
 	refused    map[string]bool // what refusals were logged at Warn already
 	refusedMax int             // how many are remembered: maxRefusedLogged
 
-	trees *treeCache // StoreService.Tree's computed trees
+	trees  *treeCache  // StoreService.Tree's computed trees
+	reqLog *requestLog // the handlers' log of failed requests
 
 	serving  atomic.Bool
 	shutOnce sync.Once
@@ -94,6 +95,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 
 	mux := http.NewServeMux()
 	reqLog := newRequestLog(log)
+	s.reqLog = reqLog
 	if cfg.History != nil {
 		mux.Handle(realv1connect.NewHistoryServiceHandler(
 			&historyHandler{h: cfg.History, log: reqLog},
@@ -236,7 +238,17 @@ func (s *Server) logRefused(what, msg string, args ...any) {
 
 type peerKey struct{}
 
+// caller is what authenticate stores in the request context: the peer's
+// name, and whether a handler took the request (peerFrom).
+type caller struct {
+	name    string
+	reached atomic.Bool
+}
+
 // authenticate puts the verified caller's peer name in the request context.
+// A request refused before any handler took it (Connect could not decode
+// it: not protobuf, a string that is not UTF-8, over the size limit) is
+// logged here as the handlers log their refusals.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
@@ -249,12 +261,61 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			http.Error(w, "unknown peer", http.StatusForbidden)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, name)))
+		c := &caller{name: name}
+		rw := &refusalWriter{ResponseWriter: w}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), peerKey{}, c)))
+		if !c.reached.Load() && rw.status >= 400 {
+			s.reqLog.unreached(r.URL.Path, name, rw.status, string(rw.body))
+		}
 	})
 }
 
-// peerFrom returns the caller's peer name that authenticate stored.
+// peerFrom returns the caller's peer name that authenticate stored, and
+// marks the request as taken by a handler.
 func peerFrom(ctx context.Context) string {
-	name, _ := ctx.Value(peerKey{}).(string)
-	return name
+	c, _ := ctx.Value(peerKey{}).(*caller)
+	if c == nil {
+		return ""
+	}
+	c.reached.Store(true)
+	return c.name
 }
+
+// maxRefusalBody is how much of an error reply authenticate keeps for the
+// log.
+const maxRefusalBody = 512
+
+// refusalWriter passes a reply through, keeping its status and the start
+// of an error reply's body.
+type refusalWriter struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *refusalWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.status >= 400 && len(w.body) < maxRefusalBody {
+		w.body = append(w.body, p[:min(len(p), maxRefusalBody-len(w.body))]...)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush lets Connect stream replies.
+func (w *refusalWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap serves http.ResponseController.
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
