@@ -334,6 +334,16 @@ func (r *Real) remoteChangedAt(ctx context.Context, e history.Entry, shown func(
 		}
 		row.Blob = shown.Blob // what it hides now (zero: nothing left to hide)
 		cs.Put = []index.Row{row}
+	case index.Dir:
+		// A local dir where a peer has a file: the dir is shown, the
+		// file is not (overlay hides a lower non-dir under an upper dir).
+		if e.Kind == history.Link {
+			if row.Blob.IsZero() {
+				cs = conflict(index.ConflictRemoteChanged, false)
+			} else {
+				cs = conflict(index.ConflictLocalDeleted, false) // the dir replaced the file here
+			}
+		}
 	case index.Meta:
 		if row.Origin != "" && row.Origin != e.Arena+"/"+e.Path {
 			return cs, nil // a renamed metacopy: its content is elsewhere

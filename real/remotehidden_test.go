@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/realsync/real/blob"
 	"github.com/realsync/real/index"
 	"github.com/realsync/real/privtest"
 )
@@ -38,4 +39,36 @@ func TestRemoteFileAddedUnderLocallyDeletedDirIsAConflictNotAnUnlink(t *testing.
 	if got["dir/new"] != index.ConflictLocalDeleted || got["dir/one"] != index.ConflictLocalDeleted {
 		t.Fatalf("conflicts: %+v", e.conflicts())
 	}
+}
+
+// A peer's file where this peer has a local dir (made here, or replacing
+// the remote file): the dir is shown, the file cannot be; that is a
+// conflict, recorded, and the dir's history is left as it is.
+func TestRemoteFileWhereLocalDirIsAConflict(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	write(t, filepath.Join(e.lower, "A", "was"), "remote was")
+	merged := e.mount()
+	write(t, filepath.Join(merged, "A", "n", "x"), "local x")
+	must(t, os.Remove(filepath.Join(merged, "A", "was")))
+	write(t, filepath.Join(merged, "A", "was", "y"), "local y")
+	e.catchUp()
+	e.expect(link("A", "n/x", h("local x"), blob.Hash{}), link("A", "was/y", h("local y"), blob.Hash{}), unlink("A", "was", rh("was")))
+	write(t, filepath.Join(e.lower, "A", "n"), "")
+	e.remoteEdit("n", "remote n")
+	e.remoteEdit("was", "remote was edited")
+	if fi, err := os.Stat(filepath.Join(merged, "A", "n")); err != nil || !fi.IsDir() {
+		t.Fatalf("merged A/n: %v, %v; want the local dir", fi, err)
+	}
+	got := map[string]string{}
+	for _, c := range e.conflicts() {
+		got[c.Path] = c.Kind
+	}
+	if got["n"] != index.ConflictRemoteChanged || got["was"] != index.ConflictLocalDeleted {
+		t.Fatalf("conflicts: %+v", e.conflicts())
+	}
+	e.catchUp()
+	e.open([]string{"A"})
+	e.catchUp()
+	e.expect()
 }
