@@ -262,10 +262,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		c := &caller{name: name}
-		rw := &refusalWriter{ResponseWriter: w}
+		rw := &refusalWriter{ResponseWriter: w, caller: c}
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), peerKey{}, c)))
-		if !c.reached.Load() && rw.status >= 400 {
-			s.reqLog.unreached(r.URL.Path, name, rw.status, string(rw.body))
+		if !c.reached.Load() && (rw.status >= 400 || len(rw.body) > 0) {
+			s.reqLog.unreached(r.URL.Path, name, rw.status, rw.reply())
 		}
 	})
 }
@@ -286,11 +286,23 @@ func peerFrom(ctx context.Context) string {
 const maxRefusalBody = 512
 
 // refusalWriter passes a reply through, keeping its status and the start
-// of an error reply's body.
+// of its body while no handler took the request (a reply then is an error:
+// an HTTP error, or a stream's end carrying one).
 type refusalWriter struct {
 	http.ResponseWriter
+	caller *caller
 	status int
 	body   []byte
+}
+
+// reply is the kept body as text; a stream's end message (Connect's
+// envelope) without its 5-byte prefix.
+func (w *refusalWriter) reply() string {
+	b := w.body
+	if w.status == http.StatusOK && len(b) > 5 {
+		b = b[5:]
+	}
+	return string(b)
 }
 
 func (w *refusalWriter) WriteHeader(code int) {
@@ -304,7 +316,7 @@ func (w *refusalWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if w.status >= 400 && len(w.body) < maxRefusalBody {
+	if !w.caller.reached.Load() && len(w.body) < maxRefusalBody {
 		w.body = append(w.body, p[:min(len(p), maxRefusalBody-len(w.body))]...)
 	}
 	return w.ResponseWriter.Write(p)

@@ -16,7 +16,6 @@ import (
 func TestRefusedBeforeTheHandlerIsLoggedOnce(t *testing.T) {
 	f := newFixture(t)
 	c := f.client(t)
-	ctx := ctxT(t)
 
 	var n []byte
 	n = protowire.AppendTag(n, 1, protowire.VarintType)
@@ -30,19 +29,7 @@ func TestRefusedBeforeTheHandlerIsLoggedOnce(t *testing.T) {
 	req = protowire.AppendBytes(req, n)
 
 	post := func(body []byte) int {
-		t.Helper()
-		r, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+f.srv.Addr().String()+"/real.v1.HistoryService/Notify", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Content-Type", "application/proto")
-		res, err := (&http.Client{Transport: c.transport}).Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode
+		return postTo(t, c, "/real.v1.HistoryService/Notify", "application/proto", body)
 	}
 	for range 3 {
 		if st := post(req); st != http.StatusBadRequest {
@@ -60,5 +47,43 @@ func TestRefusedBeforeTheHandlerIsLoggedOnce(t *testing.T) {
 	}
 	if got := f.log.lines("level=WARN", "refused request", "peer=laptop", "Notify"); len(got) != 2 {
 		t.Fatalf("want two warnings (the non-UTF-8 path, the bad bytes), got %d:\n%s", len(got), f.log)
+	}
+}
+
+// postTo posts body to procedure on c's peer and returns the HTTP status.
+func postTo(t *testing.T, c *Client, procedure, contentType string, body []byte) int {
+	t.Helper()
+	r, err := http.NewRequestWithContext(ctxT(t), http.MethodPost, "https://"+c.peer.Address+procedure, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", contentType)
+	res, err := (&http.Client{Transport: c.transport}).Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// The same for a Read stream: Connect answers with an error at the
+// stream's end, logged once; the Store opens nothing.
+func TestRefusedReadBeforeTheHandlerIsLoggedOnce(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t)
+	var req []byte
+	req = protowire.AppendTag(req, 1, protowire.BytesType)
+	req = protowire.AppendString(req, "docs")
+	req = protowire.AppendTag(req, 2, protowire.BytesType)
+	req = protowire.AppendString(req, "caf\xe9.txt") // Latin-1, not UTF-8
+	for range 3 {
+		postTo(t, c, "/real.v1.StoreService/Read", "application/connect+proto", envelope(0, req))
+	}
+	if len(f.store.opens) != 0 {
+		t.Fatal("the Store opened a request that could not be decoded")
+	}
+	if got := f.log.lines("level=WARN", "refused request", "peer=laptop", "StoreService/Read", "UTF-8"); len(got) != 1 {
+		t.Fatalf("want one warning for the non-UTF-8 path, got %d:\n%s", len(got), f.log)
 	}
 }
