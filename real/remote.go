@@ -315,7 +315,10 @@ func (r *Real) remoteChangedAt(ctx context.Context, e history.Entry, shown func(
 	var cs index.ChangeSet
 	full := r.upperPath(e.Arena, e.Path)
 	switch row.Kind {
-	case index.File:
+	case index.File, index.Moved:
+		// Moved: a file of a dir renamed here, shown from the lower dir
+		// the redirect names, not from this path: a peer's version at
+		// this path is not shown either (the local rename wins).
 		if e.Blob == row.Blob && e.Kind == history.Link {
 			return cs, nil // the peer took our version
 		}

@@ -72,3 +72,29 @@ func TestRemoteFileWhereLocalDirIsAConflict(t *testing.T) {
 	e.catchUp()
 	e.expect()
 }
+
+// A dir renamed here (overlay redirect) shows the files of the lower dir it
+// was renamed from; a peer's edit or deletion at the new path (where this
+// peer announced the files) cannot show through it: conflicts, the local
+// side kept, no history.
+func TestRemoteChangeAtPathOfLocallyRenamedDirIsAConflict(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Rename(m("A/dir"), m("A/d2")))
+	e.eventually(link("A", "d2/one", rh("dir/one"), blob.Hash{}), link("A", "d2/sub/two", rh("dir/sub/two"), blob.Hash{}),
+		unlink("A", "dir/one", rh("dir/one")), unlink("A", "dir/sub/two", rh("dir/sub/two")))
+	write(t, filepath.Join(e.lower, "A", "d2", "one"), "remote dir/one")
+	write(t, filepath.Join(e.lower, "A", "d2", "sub", "two"), "remote dir/sub/two")
+	e.remoteEdit("d2/one", "a peer's edit at the new path")
+	e.remoteDelete("d2/sub/two")
+	got := map[string]string{}
+	for _, c := range e.conflicts() {
+		got[c.Path] = c.Kind
+	}
+	if got["d2/one"] != index.ConflictRemoteChanged || got["d2/sub/two"] != index.ConflictRemoteDeleted {
+		t.Fatalf("conflicts: %+v", e.conflicts())
+	}
+	if b, err := os.ReadFile(m("A/d2/sub/two")); err != nil || string(b) != "remote dir/sub/two" {
+		t.Fatalf("renamed file after a peer deleted it at the new path: %q, %v", b, err)
+	}
+	e.restartQuiet()
+}
