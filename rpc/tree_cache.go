@@ -3,6 +3,7 @@ package rpc
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/realsync/real/blob"
@@ -29,7 +30,10 @@ const (
 // hashed wait for that computation instead of hashing it again. A
 // computation runs in its own goroutine, not bounded by the request that
 // started it: a caller that gives up (a timeout) finds the tree ready when
-// it asks again. Only the server stopping (close) cancels it.
+// it asks again. Only the server stopping (close) cancels it once it has
+// started; one still waiting for a slot when its last caller gives up is
+// dropped (its file closed), so that the requests a peer gave up on do not
+// keep the slots, and an open file each, from the requests still waiting.
 type treeCache struct {
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
@@ -50,10 +54,15 @@ type treeEntry struct {
 
 // treeCall is a computation in flight; done is closed when out, err are set.
 type treeCall struct {
-	done chan struct{}
-	out  []byte
-	err  error
+	done    chan struct{}
+	out     []byte
+	err     error
+	waiters int // callers waiting for it (tc.mu)
 }
+
+// errTreeDropped is the result of a computation dropped before it started:
+// nobody waited for it any more.
+var errTreeDropped = errors.New("tree computation dropped: nobody waits for it")
 
 func newTreeCache(max int) *treeCache {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -93,6 +102,7 @@ func (tc *treeCache) compute(ctx context.Context, b blob.Hash, c Content, comput
 			call = &treeCall{done: make(chan struct{})}
 			tc.inFlight[b] = call
 		}
+		call.waiters++
 		tc.mu.Unlock()
 		if !running {
 			go tc.run(b, call, c, compute)
@@ -100,12 +110,14 @@ func (tc *treeCache) compute(ctx context.Context, b blob.Hash, c Content, comput
 			case <-call.done:
 				return call.out, call.err
 			case <-ctx.Done():
+				tc.leave(call)
 				return nil, ctx.Err()
 			}
 		}
 		select {
 		case <-call.done:
 		case <-ctx.Done():
+			tc.leave(call)
 			c.Close()
 			return nil, ctx.Err()
 		}
@@ -117,13 +129,28 @@ func (tc *treeCache) compute(ctx context.Context, b blob.Hash, c Content, comput
 	}
 }
 
-// run computes the tree of b once a slot is free, caches it on success and
-// wakes the waiters.
+// leave tells that a caller of call gave up waiting.
+func (tc *treeCache) leave(call *treeCall) {
+	tc.mu.Lock()
+	call.waiters--
+	tc.mu.Unlock()
+}
+
+// run computes the tree of b once a slot is free, unless nobody waits for
+// it any more then; caches it on success and wakes the waiters (a caller
+// that joins a dropped computation computes it again, from its own file).
 func (tc *treeCache) run(b blob.Hash, call *treeCall, c Content, compute func(context.Context, Content) ([]byte, error)) {
 	defer c.Close()
 	select {
 	case tc.slots <- struct{}{}:
-		call.out, call.err = compute(tc.ctx, c)
+		tc.mu.Lock()
+		dropped := call.waiters == 0
+		tc.mu.Unlock()
+		if dropped {
+			call.err = errTreeDropped
+		} else {
+			call.out, call.err = compute(tc.ctx, c)
+		}
 		<-tc.slots
 	case <-tc.ctx.Done():
 		call.err = tc.ctx.Err()
