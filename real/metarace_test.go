@@ -112,3 +112,42 @@ func TestRemoteChangeAfterLocalWriteIntoRenamedMetacopyKeepsLocalBytes(t *testin
 	e.catchUp()
 	e.expect()
 }
+
+// The daemon stopped after applying a peer's Link to the Unreal and before
+// RemoteChanged followed it: the next start's catch-up gives the local
+// metacopy (a chmod here) the new version's size, keeping the chmod, with
+// no history of this peer; a metacopy renamed here from that file is
+// brought in line too, and its new content announced at its path.
+func TestCatchUpBringsStaleMetacopyInLineWithRemoteVersion(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	write(t, filepath.Join(e.lower, "A", "r"), "remote r")
+	write(t, filepath.Join(e.lower, "A", "s"), "remote s")
+	merged := e.mount()
+	m := func(p string) string { return filepath.Join(merged, filepath.FromSlash(p)) }
+	must(t, os.Chmod(m("A/r"), 0o600))
+	must(t, os.Rename(m("A/s"), m("A/s2")))
+	e.catchUp()
+	e.expect(link("A", "s2", h("remote s"), blob.Hash{}), unlink("A", "s", h("remote s")))
+	const longer = "a much longer remote version"
+	write(t, filepath.Join(e.lower, "A", "r"), longer)
+	write(t, filepath.Join(e.lower, "A", "s"), longer+" of s")
+	e.open([]string{"A"})
+	e.catchUp()
+	e.expect(link("A", "s2", h(longer+" of s"), h("remote s")))
+	for p, want := range map[string]string{"A/r": longer, "A/s2": longer + " of s"} {
+		fi, err := os.Stat(m(p))
+		must(t, err)
+		got, err := os.ReadFile(m(p))
+		must(t, err)
+		if string(got) != want || fi.Size() != int64(len(want)) {
+			t.Fatalf("merged %s after the catch-up: size %d, content %q; want %q", p, fi.Size(), got, want)
+		}
+	}
+	if fi, _ := os.Stat(m("A/r")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("local chmod lost: %o", fi.Mode().Perm())
+	}
+	e.open([]string{"A"})
+	e.catchUp()
+	e.expect()
+}

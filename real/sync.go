@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/realsync/real/blob"
+	"github.com/realsync/real/history"
 	"github.com/realsync/real/index"
 	"github.com/realsync/real/tree"
 )
@@ -392,6 +393,10 @@ func (s *syncer) walkStat(p, dirFull, name string, st *unix.Stat_t, err error, p
 		if row, err = s.decodeFile(p, full(), st, ps, old); err != nil {
 			return err
 		}
+	} else if old.Kind == index.Meta {
+		if old, row, err = s.staleMeta(p, full(), old); err != nil {
+			return err
+		}
 	}
 	if err := s.change(old, row); err != nil || row == nil || ps.covered {
 		return err
@@ -604,6 +609,41 @@ func (s *syncer) decodeFile(p, full string, st *unix.Stat_t, ps dirState, old *i
 	}
 	row.Blob = h
 	return &row, nil
+}
+
+// staleMeta brings an unchanged metacopy (row old) in line with the remote
+// version of its data when that changed without RemoteChanged following it
+// (the daemon stopped between applying a peer's Link to the Unreal and
+// telling the Real): the upper file gets the remote size and mtime, as
+// RemoteChanged does, so that the merged view does not show one version's
+// size with another's bytes. At its own path that is the peers' change, no
+// history of this peer (the row is put as the old one); renamed here, what
+// the new path shows changed (Link, by change). A remote version gone is
+// left to RemoteChanged (an explicit Unlink) and verify: an Unreal cache
+// that lost entries must not remove local metadata changes.
+func (s *syncer) staleMeta(p, full string, old *index.Row) (*index.Row, *index.Row, error) {
+	a, rel, ok := tree.Split(s.r.l.Arenas, old.Origin)
+	if !ok || rel == "" {
+		return old, old, nil
+	}
+	f, found, err := s.r.remote.Lookup(s.ctx, a, rel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("remote lookup %s: %w", old.Origin, err)
+	}
+	if !found || f.Blob.IsZero() || (f.Blob == old.Blob && f.Size == old.Size) {
+		return old, old, nil
+	}
+	row := *old
+	if err := s.r.resizeMeta(&row, history.Entry{Size: f.Size, Mtime: f.Mtime, Blob: f.Blob}); err != nil {
+		return nil, nil, err
+	}
+	s.r.log.Info("metacopy brought in line with the remote version of its data", "path", full, "origin", old.Origin)
+	if old.Origin == tree.Join(s.arena, p) {
+		s.cs.Put = append(s.cs.Put, row)
+		s.n++
+		return &row, &row, nil
+	}
+	return old, &row, nil
 }
 
 // statUnchanged reports whether the non-directory upper entry stat'ed as
