@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -404,6 +405,34 @@ func lateTrees(t *testing.T, f *treeFetcher, fail bool) (release func()) {
 	return release
 }
 
+// openLateTree mounts data as docs/big.bin, held by holders and served by
+// f, whose trees come late (lateTrees; fail: they fail when released),
+// opens it and reads its first 64 KiB, so that the handle hashes in order
+// for want of a tree in time.
+func openLateTree(t *testing.T, f *treeFetcher, data []byte, fail bool, holders ...string) (fd *os.File, release func()) {
+	t.Helper()
+	c := newCache(t)
+	release = lateTrees(t, f, fail)
+	for _, h := range holders {
+		mustApply(t, c, h, linkData(1, "big.bin", data))
+	}
+	dir := mountWith(t, c, f, lateTreeOptions)
+	fd = openDoc(t, dir, "big.bin")
+	buf := make([]byte, 64<<10)
+	if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+		t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+	}
+	return fd, release
+}
+
+// holders is alice, and bob too when bob is set.
+func holders(bob bool) []string {
+	if bob {
+		return []string{"alice", "bob"}
+	}
+	return []string{"alice"}
+}
+
 // lateTreeOptions: TreeWait short, so that a read from the start hashes
 // in order; one chunk of read-ahead, so that a seek a few chunks ahead
 // gives the in-order hashing up.
@@ -443,18 +472,10 @@ func TestReadTreeLateTreeChecksSeek(t *testing.T) {
 		{name: "only bad peers", bad: []string{"alice", "bob"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCache(t)
 			f := newTreeFetcher(t, data)
 			f.answer = corruptFrom(data, 8*chunkSize, tc.bad...)
-			release := lateTrees(t, f, false)
-			mustApply(t, c, "alice", linkData(1, "big.bin", data))
-			mustApply(t, c, "bob", linkData(1, "big.bin", data))
-			dir := mountWith(t, c, f, lateTreeOptions)
-			fd := openDoc(t, dir, "big.bin")
+			fd, release := openLateTree(t, f, data, false, "alice", "bob")
 			buf := make([]byte, 64<<10)
-			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
-				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
-			}
 			if !tc.duringGap {
 				release()
 			}
@@ -546,16 +567,9 @@ func TestReadTreeLateTreeFails(t *testing.T) {
 	data := randomData(t, 10*chunkSize+100)
 	for _, duringGap := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fails during the seek=%v", duringGap), func(t *testing.T) {
-			c := newCache(t)
 			f := newTreeFetcher(t, data)
-			release := lateTrees(t, f, true)
-			mustApply(t, c, "alice", linkData(1, "big.bin", data))
-			dir := mountWith(t, c, f, lateTreeOptions)
-			fd := openDoc(t, dir, "big.bin")
+			fd, release := openLateTree(t, f, data, true, "alice")
 			buf := make([]byte, 64<<10)
-			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
-				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
-			}
 			if !duringGap {
 				release()
 			}
@@ -598,7 +612,6 @@ func TestReadTreeLateTreeChecksCachedChunk(t *testing.T) {
 		bob  bool // bob has good bytes
 	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCache(t)
 			f := newTreeFetcher(t, data)
 			bad := corruptFrom(data, 5*chunkSize, "alice")
 			f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
@@ -607,17 +620,8 @@ func TestReadTreeLateTreeChecksCachedChunk(t *testing.T) {
 				}
 				return bad(ctx, call, p)
 			}
-			release := lateTrees(t, f, false)
-			mustApply(t, c, "alice", linkData(1, "big.bin", data))
-			if tc.bob {
-				mustApply(t, c, "bob", linkData(1, "big.bin", data))
-			}
-			dir := mountWith(t, c, f, lateTreeOptions)
-			fd := openDoc(t, dir, "big.bin")
+			fd, release := openLateTree(t, f, data, false, holders(tc.bob)...)
 			buf := make([]byte, 128<<10)
-			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
-				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
-			}
 			release()
 			if _, err := fd.ReadAt(buf, chunkSize); !errors.Is(err, syscall.EIO) {
 				t.Fatalf("pread of the failing chunk 1: %v, want EIO", err)
@@ -661,20 +665,9 @@ func TestReadTreeLateTreeChecksTailAfterGap(t *testing.T) {
 		bob  bool // bob has good bytes
 	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCache(t)
 			f := newTreeFetcher(t, data)
 			f.answer = corruptFrom(data, last, "alice")
-			release := lateTrees(t, f, false)
-			mustApply(t, c, "alice", linkData(1, "big.bin", data))
-			if tc.bob {
-				mustApply(t, c, "bob", linkData(1, "big.bin", data))
-			}
-			dir := mountWith(t, c, f, lateTreeOptions)
-			fd := openDoc(t, dir, "big.bin")
-			buf := make([]byte, 64<<10)
-			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
-				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
-			}
+			fd, release := openLateTree(t, f, data, false, holders(tc.bob)...)
 			release()
 			tail := make([]byte, len(data)-int(last))
 			var err error
@@ -766,20 +759,10 @@ func TestReadTreeLateTreeChecksShortJump(t *testing.T) {
 		bob  bool // bob has good bytes
 	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCache(t)
 			f := newTreeFetcher(t, data)
 			f.answer = corruptFrom(data, at, "alice")
-			release := lateTrees(t, f, false)
-			mustApply(t, c, "alice", linkData(1, "big.bin", data))
-			if tc.bob {
-				mustApply(t, c, "bob", linkData(1, "big.bin", data))
-			}
-			dir := mountWith(t, c, f, lateTreeOptions)
-			fd := openDoc(t, dir, "big.bin")
+			fd, release := openLateTree(t, f, data, false, holders(tc.bob)...)
 			buf := make([]byte, 64<<10)
-			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
-				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
-			}
 			release()
 			var err error
 			select {
