@@ -89,14 +89,7 @@ func TestStalledPeerBlocksNoOne(t *testing.T) {
 // A peer without a listening address exchanges history both ways over the
 // connections it opens (Notify to the other, Pull from it).
 func TestPeerWithoutListenAddress(t *testing.T) {
-	h := householdWith(t, func(c *config.Config) {
-		if c.Name == "b" {
-			c.Listen = ""
-		} else {
-			c.Peers[0].Address = "" // a cannot call b
-		}
-	}, "a", "b")
-	a, b := h["a"], h["b"]
+	a, b := pair(t, true)
 	fromA, fromB := random(2000), random(3000)
 	os.WriteFile(a.path("from-a"), fromA, 0o644)
 	os.WriteFile(b.path("from-b"), fromB, 0o644)

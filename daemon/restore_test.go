@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/realsync/real/config"
 )
 
 // A store restored from a backup of its real.db keeps its history id, but
@@ -23,17 +21,7 @@ func TestStoreRestoredFromBackup(t *testing.T) {
 }
 
 func testStoreRestored(t *testing.T, pull bool) {
-	h := householdWith(t, func(c *config.Config) {
-		if !pull {
-			return
-		}
-		if c.Name == "a" {
-			c.Peers[0].Address = "" // a cannot call b: b pulls a's history
-		} else {
-			c.Listen = ""
-		}
-	}, "a", "b")
-	a, b := h["a"], h["b"]
+	a, b := pair(t, pull)
 
 	view := map[string][]byte{}
 	for i := range 4 {

@@ -23,7 +23,10 @@ func TestStoreStartsOver(t *testing.T) {
 	t.Run("pull", func(t *testing.T) { testStoreStartsOver(t, true) })
 }
 
-func testStoreStartsOver(t *testing.T, pull bool) {
+// pair is a household of a and b; with pull, b has no listening address
+// and a no address of b: b pulls a's history over its own connection.
+func pair(t *testing.T, pull bool) (a, b *peer) {
+	t.Helper()
 	h := householdWith(t, func(c *config.Config) {
 		if !pull {
 			return
@@ -34,7 +37,11 @@ func testStoreStartsOver(t *testing.T, pull bool) {
 			c.Listen = ""
 		}
 	}, "a", "b")
-	a, b := h["a"], h["b"]
+	return h["a"], h["b"]
+}
+
+func testStoreStartsOver(t *testing.T, pull bool) {
+	a, b := pair(t, pull)
 
 	old := map[string][]byte{}
 	for i := range 6 {
