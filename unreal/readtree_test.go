@@ -252,15 +252,7 @@ func TestReadTreeUnavailableHashesInOrder(t *testing.T) {
 			if f.trees("alice") == 0 {
 				t.Fatal("alice was never asked for a tree")
 			}
-			if !corrupt {
-				if err != nil || !bytes.Equal(got, data) {
-					t.Fatalf("read without a tree: %d bytes, %v; want the %d bytes", len(got), err, len(data))
-				}
-				return
-			}
-			if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
-				t.Fatalf("read of a corrupt file without a tree: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", len(got), err)
-			}
+			checkHashedRead(t, "read without a tree", got, err, data, corrupt)
 		})
 	}
 }
@@ -289,15 +281,7 @@ func TestReadTreeSlowTreeHashesInOrder(t *testing.T) {
 			mustApply(t, c, "alice", linkData(1, "f.bin", data))
 			dir := mountWith(t, c, f, Options{FetchTimeout: 10 * time.Minute, TreeWait: 100 * time.Millisecond})
 			got, err := readWithin(t, dir, "f.bin", time.Minute)
-			if !corrupt {
-				if err != nil || !bytes.Equal(got, data) {
-					t.Fatalf("read with a slow tree: %d bytes, %v; want the %d bytes", len(got), err, len(data))
-				}
-				return
-			}
-			if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
-				t.Fatalf("read of a corrupt file with a slow tree: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", len(got), err)
-			}
+			checkHashedRead(t, "read with a slow tree", got, err, data, corrupt)
 		})
 	}
 }
@@ -403,6 +387,22 @@ func lateTrees(t *testing.T, f *treeFetcher, fail bool) (release func()) {
 		return nil, nil, false
 	}
 	return release
+}
+
+// checkHashedRead checks a whole read of data hashed in order: all of it
+// when the peer's bytes are good, else EIO (at the end, or as soon as the
+// hash is known) and never the whole file.
+func checkHashedRead(t *testing.T, what string, got []byte, err error, data []byte, corrupt bool) {
+	t.Helper()
+	if !corrupt {
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %d bytes, %v; want the %d bytes", what, len(got), err, len(data))
+		}
+		return
+	}
+	if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
+		t.Fatalf("%s of a corrupt file: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", what, len(got), err)
+	}
 }
 
 // openLateTree mounts data as docs/big.bin, held by holders and served by
@@ -547,15 +547,7 @@ func TestReadTreeLateTreeSequential(t *testing.T) {
 			out.Write(first)
 			_, err := io.CopyBuffer(&out, struct{ io.Reader }{fd}, make([]byte, 128<<10))
 			got := out.Bytes()
-			if !corrupt {
-				if err != nil || !bytes.Equal(got, data) {
-					t.Fatalf("sequential read, late tree: %d bytes, %v; want the %d bytes", len(got), err, len(data))
-				}
-				return
-			}
-			if !errors.Is(err, syscall.EIO) || len(got) >= len(data) {
-				t.Fatalf("sequential read of a corrupt file, late tree: %d bytes, %v; want EIO (hashed in order: at its end, or once the hash is known)", len(got), err)
-			}
+			checkHashedRead(t, "sequential read, late tree", got, err, data, corrupt)
 		})
 	}
 }
