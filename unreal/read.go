@@ -53,8 +53,9 @@ var (
 // bytes are served: the read reaching the end fails with EIO when the hash
 // does not match, so `cat`, `cp` and the like never complete with wrong
 // bytes; once the hash is known not to match, no read of the handle is
-// served from a chunk not checked by a tree (see forgetUnchecked). Reads of a larger file that skip around (the in-order hashing is
-// then given up) are checked by the tree when it was merely late: each
+// served from a chunk not checked by a tree (see forgetUnchecked). Reads
+// of a larger file that skip around (the in-order hashing is then given
+// up) are checked by the tree when it was merely late: each
 // chunk served from then on waits for the tree and is checked on its own,
 // as above. They are served unverified when the peer gave no tree, or the
 // late tree failed too.
