@@ -296,6 +296,25 @@ func (r *receiver) keepChain(ctx context.Context, peer string, progress uint64, 
 // batch or a report's end whose chain keepChain recorded was not applied. Left undone (it is
 // logged), the chain stays the one of the batch: the sender's own, past the
 // progress, which resumes after the progress all the same.
+// chainFirst records chain as peer's (keepChain, at progress through),
+// then runs apply (the batch or the report's end, in the Unreal's own
+// transaction), and puts the previous chain back when apply fails: see
+// notify for why the chain goes first.
+func (r *receiver) chainFirst(ctx context.Context, peer string, through uint64, chain rpc.Chain, apply func() error) error {
+	prev, err := r.ProgressChain(ctx, peer)
+	if err != nil {
+		return err
+	}
+	if err := r.keepChain(ctx, peer, through, chain); err != nil {
+		return err
+	}
+	if err := apply(); err != nil {
+		r.putChainBack(ctx, peer, prev)
+		return err
+	}
+	return nil
+}
+
 func (r *receiver) putChainBack(ctx context.Context, peer string, c rpc.Chain) {
 	ctx = context.WithoutCancel(ctx) // also when the batch failed for a cancelled call
 	var err error

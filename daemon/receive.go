@@ -237,17 +237,12 @@ func (r *receiver) notify(ctx context.Context, peer, id string, batch []history.
 	// would stand for less, and the sender would take that for another
 	// history of its own and send a full report. A batch refused puts the
 	// chain back.
-	prev, err := r.ProgressChain(ctx, peer)
-	if err != nil {
+	var p uint64
+	if err := r.chainFirst(ctx, peer, before, chain, func() (err error) {
+		p, err = r.cache.Apply(ctx, peer, batch)
+		return cacheError(err)
+	}); err != nil {
 		return 0, err
-	}
-	if err := r.keepChain(ctx, peer, before, chain); err != nil {
-		return 0, err
-	}
-	p, err := r.cache.Apply(ctx, peer, batch)
-	if err != nil {
-		r.putChainBack(ctx, peer, prev)
-		return 0, cacheError(err)
 	}
 	var fresh uint64
 	for i := range batch {
@@ -312,17 +307,12 @@ func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) 
 		// report again; the other way round the chain would stand for
 		// less than the progress (a full report more too, but after
 		// one that was complete).
-		prev, err := r.ProgressChain(ctx, peer)
-		if err != nil {
-			return err
-		}
-		if err := r.keepChain(ctx, peer, rep.Progress, rep.Chain); err != nil {
-			return err
-		}
-		res, err := r.cache.EndCatchUp(ctx, peer, rep.Progress)
-		if err != nil {
-			r.putChainBack(ctx, peer, prev)
+		var res unreal.CatchUpResult
+		if err := r.chainFirst(ctx, peer, rep.Progress, rep.Chain, func() (err error) {
+			res, err = r.cache.EndCatchUp(ctx, peer, rep.Progress)
 			return cacheError(err)
+		}); err != nil {
+			return err
 		}
 		if err := r.recordArenas(ctx, peer); err != nil {
 			return err
