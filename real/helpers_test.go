@@ -270,7 +270,7 @@ func (e *env) eventually(ws ...want) {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		got = es
+		got = foldEmptyCreates(es, ws)
 		if _, ok := sameWants(got, ws); ok || time.Now().After(deadline) {
 			break
 		}
@@ -288,6 +288,44 @@ func (e *env) eventually(ws ...want) {
 	if msg, ok := sameWants(got, ws); !ok {
 		e.t.Fatalf("history mismatch (after waiting)\n%s", msg)
 	}
+}
+
+// foldEmptyCreates folds a Link of empty content at a path, followed by a
+// Link there whose previous content is that empty one, into the second
+// (with the first's previous content), unless ws asks for empty content
+// at that path. write creates a file and then writes it: with the test's
+// goroutine descheduled in between for longer than the watcher's
+// settleQuiet (a loaded CI machine), the watcher records the empty file
+// first. That is one change of the user's, in two steps.
+func foldEmptyCreates(es []history.Entry, ws []want) []history.Entry {
+	empty := h("")
+	wantsEmpty := map[string]bool{}
+	for _, w := range ws {
+		if w.blob == empty {
+			wantsEmpty[w.arena+"/"+w.path] = true
+		}
+	}
+	out := make([]history.Entry, 0, len(es))
+	for i, e := range es {
+		if e.Kind == history.Link && e.Blob == empty && !wantsEmpty[e.Arena+"/"+e.Path] {
+			if j := nextAt(es, i); j >= 0 && es[j].Kind == history.Link && es[j].PrevBlob == empty {
+				es[j].PrevBlob = e.PrevBlob
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// nextAt is the index of the next entry after i at es[i]'s path, or -1.
+func nextAt(es []history.Entry, i int) int {
+	for j := i + 1; j < len(es); j++ {
+		if es[j].Arena == es[i].Arena && es[j].Path == es[i].Path {
+			return j
+		}
+	}
+	return -1
 }
 
 func benchReal(b *testing.B, e *env) (*Real, func()) {
