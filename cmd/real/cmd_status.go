@@ -2,20 +2,21 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/daemon"
-	"github.com/realsync/real/index"
 	"github.com/realsync/real/rpc"
-	"github.com/realsync/real/sqlitedb"
-	"github.com/realsync/real/unreal"
+	_ "github.com/realsync/real/sqlitedb" // registers the "sqlite" driver
 )
 
 type peerStatus struct {
@@ -134,59 +135,86 @@ func liveStatus(store string) (status, error) {
 }
 
 // storedStatus reads real.db (SQLite in WAL mode lets it read beside a
-// daemon too). A store that never ran has none: its status is the
-// configuration with nothing counted (and no real.db is made for it).
+// daemon too). It opens the database read-only and queries the tables
+// directly: opening the index or the Unreal's cache would apply pending
+// schema migrations and remove the entries of arenas no longer in
+// real.toml, and looking at a store must not change it (the next real run
+// does that). A table a store does not have yet counts as empty. A store
+// that never ran has no real.db: its status is the configuration with
+// nothing counted (and no real.db is made for it).
 func storedStatus(cfg *config.Config, store string) (status, error) {
 	ctx := context.Background()
+	st := status{Name: cfg.Name, Arenas: cfg.ArenaNames(), Peers: []peerStatus{}}
 	file := filepath.Join(store, daemon.DBFile)
 	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		st := status{Name: cfg.Name, Arenas: cfg.ArenaNames(), Peers: []peerStatus{}}
 		for _, p := range cfg.Peers {
 			st.Peers = append(st.Peers, peerStatus{Name: p.Name, Address: p.Address})
 		}
 		return st, nil
 	}
-	db, err := sqlitedb.Open(file)
+	db, err := openReadOnly(file)
 	if err != nil {
 		return status{}, err
 	}
 	defer db.Close()
-	ix, err := index.Open(ctx, db, discardLog())
-	if err != nil {
-		return status{}, err
+	count := func(what, q string, args ...any) (uint64, error) {
+		var n int64
+		err := db.QueryRowContext(ctx, q, args...).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s from %s: %w", what, file, err)
+		}
+		return uint64(n), nil
 	}
-	cache, err := unreal.OpenCache(ctx, db, cfg.ArenaNames(), discardLog())
-	if err != nil {
-		return status{}, err
-	}
-	st := status{Name: cfg.Name, Arenas: cfg.ArenaNames(), Peers: []peerStatus{}}
-	if st.History, err = ix.Last(ctx); err != nil {
+	if st.History, err = count("history", `SELECT coalesce(max(idx), 0) FROM index_history`); err != nil {
 		return st, err
 	}
 	if st.Trimmed, err = daemon.Trimmed(ctx, db); err != nil {
 		return st, err
 	}
 	st.History = max(st.History, st.Trimmed)
-	rows, err := ix.Count(ctx)
-	if err != nil {
+	if st.IndexRows, err = count("index rows", `SELECT count(*) FROM index_entry`); err != nil {
 		return st, err
 	}
-	st.IndexRows = uint64(rows)
-	if st.UnrealEntries, err = cache.Count(ctx); err != nil {
-		return st, err
+	// Only the configured arenas' entries: the next run removes the others.
+	for _, a := range st.Arenas {
+		n, err := count("remote entries", `SELECT count(*) FROM unreal_entries WHERE arena = ?`, a)
+		if err != nil {
+			return st, err
+		}
+		st.UnrealEntries += n
 	}
 	for _, p := range cfg.Peers {
 		ps := peerStatus{Name: p.Name, Address: p.Address}
-		if ps.Acked, err = ix.Acked(ctx, p.Name); err != nil {
+		if ps.Acked, err = count("acked progress", `SELECT idx FROM index_acked WHERE peer = ?`, p.Name); err != nil {
 			return st, err
 		}
 		if st.History > ps.Acked {
 			ps.Pending = st.History - ps.Acked
 		}
-		if ps.Received, err = cache.Progress(ctx, p.Name); err != nil {
+		if ps.Received, err = count("received progress", `SELECT last FROM unreal_progress WHERE peer = ?`, p.Name); err != nil {
 			return st, err
 		}
 		st.Peers = append(st.Peers, ps)
 	}
 	return st, nil
+}
+
+// openReadOnly opens the SQLite database file read-only: no statement on
+// it can change the store.
+func openReadOnly(file string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	return db, nil
 }

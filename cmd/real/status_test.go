@@ -89,3 +89,61 @@ func TestStatusFreshStoreMakesNoDatabase(t *testing.T) {
 		t.Fatalf("real status made real.db on a fresh store: %v", err)
 	}
 }
+
+// real status of a stopped peer only reads the store: it neither applies
+// the schema migrations the next real run would nor removes the remote
+// entries of an arena taken out of real.toml (before, it did both, so a
+// look at the status of a store with a mistaken real.toml lost that
+// arena's cache).
+func TestStatusStoppedChangesNothing(t *testing.T) {
+	a := newStore(t, "alice")
+	b := newStore(t, "bob")
+	mustReal(t, "arena", "add", "--store", a, "--name", "docs")
+	mustReal(t, "peer", "add", "--store", a, "--name", "bob", "--key", strings.TrimSpace(mustReal(t, "key", "--store", b)))
+
+	ctx := context.Background()
+	file := filepath.Join(a, "real.db")
+	db, err := sqlitedb.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := unreal.OpenCache(ctx, db, []string{"docs", "old"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Now().Add(-time.Hour)
+	var batch []history.Entry
+	for i, p := range []string{"one", "two"} {
+		batch = append(batch, history.Entry{Index: uint64(i + 1), Kind: history.Link, Arena: "old", Path: p,
+			Mtime: mt, Size: int64(len(p)), Blob: blob.Of([]byte(p))})
+	}
+	batch = append(batch, history.Entry{Index: 3, Kind: history.Link, Arena: "docs", Path: "kept",
+		Mtime: mt, Size: 4, Blob: blob.Of([]byte("kept"))})
+	if _, err := c.Apply(ctx, "bob", batch); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	migs := count(`SELECT count(*) FROM schema_migrations`)
+
+	var st status
+	if err := json.Unmarshal([]byte(mustReal(t, "status", "--store", a, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Running || st.UnrealEntries != 1 || len(st.Peers) != 1 || st.Peers[0].Received != 3 || st.History != 0 {
+		t.Fatalf("status of a stopped peer with 1 remote entry in docs from bob: %+v", st)
+	}
+	if n := count(`SELECT count(*) FROM unreal_entries WHERE arena = 'old'`); n != 2 {
+		t.Fatalf("real status removed the entries of arena old: %d left of 2", n)
+	}
+	if n := count(`SELECT count(*) FROM schema_migrations`); n != migs {
+		t.Fatalf("real status applied migrations: %d rows, had %d", n, migs)
+	}
+	db.Close()
+}
