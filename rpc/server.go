@@ -179,7 +179,9 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // Shutdown stops accepting connections and waits for the requests in flight
-// until ctx is done; then it closes what is left and returns ctx's error.
+// and the Tree hashing (cancelled) until ctx is done; then it closes what is
+// left and returns an error wrapping ctx's. Once it returned nil, no
+// Content is read any more and all are closed.
 // It may be called before, during or after Serve, and more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
@@ -189,6 +191,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.srv.Close()
 		}
 		s.ln.Close() // when Serve never ran
+		// The hashing outlives its callers: wait until it has stopped
+		// reading, so that the store can be closed after us.
+		if werr := s.trees.wait(ctx); werr != nil && err == nil {
+			err = fmt.Errorf("rpc server shutdown: %w", werr)
+		}
 		s.shutErr = err
 		close(s.shutDone)
 	})

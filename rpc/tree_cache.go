@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/realsync/real/blob"
@@ -34,12 +35,16 @@ const (
 // started; one still waiting for a slot when its last caller gives up is
 // dropped (its file closed), so that the requests a peer gave up on do not
 // keep the slots, and an open file each, from the requests still waiting.
+// The server stopping waits for the computations to end (wait), so none
+// reads a file after Shutdown returned.
 type treeCache struct {
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
-	slots  chan struct{} // maxTreeComputes tokens
+	slots  chan struct{}  // maxTreeComputes tokens
+	runs   sync.WaitGroup // computations started (tc.mu with closed)
 
 	mu       sync.Mutex
+	closed   bool       // no computation starts any more
 	lru      *list.List // of *treeEntry, most recent first
 	byBlob   map[blob.Hash]*list.Element
 	bytes    int
@@ -77,8 +82,29 @@ func newTreeCache(max int) *treeCache {
 	}
 }
 
-// close cancels the computations in flight.
-func (tc *treeCache) close() { tc.cancel() }
+// close cancels the computations in flight; none starts after it.
+func (tc *treeCache) close() {
+	tc.mu.Lock()
+	tc.closed = true
+	tc.mu.Unlock()
+	tc.cancel()
+}
+
+// wait waits until the computations (cancelled by close) have ended and
+// closed their files, or ctx is done.
+func (tc *treeCache) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		tc.runs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("tree hashing still running: %w", ctx.Err())
+	}
+}
 
 // compute returns the outboard of b: the cached one, the result of the
 // computation in flight, or that of a new one, compute(ctx), to which c is
@@ -99,8 +125,14 @@ func (tc *treeCache) compute(ctx context.Context, b blob.Hash, c Content, comput
 		}
 		call, running := tc.inFlight[b]
 		if !running {
+			if tc.closed {
+				tc.mu.Unlock()
+				c.Close()
+				return nil, fmt.Errorf("tree: %w", tc.ctx.Err())
+			}
 			call = &treeCall{done: make(chan struct{})}
 			tc.inFlight[b] = call
+			tc.runs.Add(1)
 		}
 		call.waiters++
 		tc.mu.Unlock()
@@ -140,6 +172,7 @@ func (tc *treeCache) leave(call *treeCall) {
 // it any more then; caches it on success and wakes the waiters (a caller
 // that joins a dropped computation computes it again, from its own file).
 func (tc *treeCache) run(b blob.Hash, call *treeCall, c Content, compute func(context.Context, Content) ([]byte, error)) {
+	defer tc.runs.Done()
 	defer c.Close()
 	select {
 	case tc.slots <- struct{}{}:
