@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/realsync/real/blob"
@@ -31,14 +32,16 @@ import (
 // Every chunk the hashing will not see (once it is given up: the reader
 // skipped around, even a little past chunks never asked for, or a chunk
 // failed and was skipped; or a read reached the end past such chunks; or
-// a chunk fetched again behind it) is checked by the tree before it is served, waiting for
-// it as long as the tree's fetch may take (FetchTimeout), exactly as in
-// modeTree: a chunk that fails counts as its peer failing. Chunks fetched
-// before the switch, unchecked, are not served after it: a read that used
-// one drops it and reads again (see handle.forgetUnchecked), so it is
-// fetched again and checked. If the late tree then fails too (no peer
-// asked gave one), those chunks are served unverified, as in modeHash, and
-// that is logged once: the alternative, EIO for every seek, would make
+// a chunk fetched again behind it) is checked by the tree before it is
+// served, waiting for it as long as the tree's fetch may take
+// (FetchTimeout), exactly as in modeTree: a chunk that fails counts as its
+// peer failing. Chunks fetched before the switch, unchecked, are not
+// served after it: a read that used one drops it and reads again (see
+// handle.forgetUnchecked), so it is fetched again and checked. If the late
+// tree then fails too (neither the chunk's peer nor the late one gave one,
+// and then none of the other peers holding the blob, each asked once),
+// those chunks are served unverified, as in modeHash, and that is logged
+// once: the alternative, EIO for every seek, would make
 // large files unreadable from peers whose tree computation times out.
 //
 // In modeTree a chunk from peer p is checked with p's own tree; when p has
@@ -228,8 +231,10 @@ func (h *handle) mustCheckLocked(i int64) bool {
 
 // checkLate checks chunk i from peer p in a late handle (mustCheckLocked):
 // by p's tree, else by the tree of the peer that was late (h.latePeer),
-// waiting for them as long as their fetches take (each bounded by
-// FetchTimeout, as any tree). When neither came, nothing can check the
+// else by the tree of any other peer holding the blob (asked only once
+// those two failed, all at once, each at most once per handle), waiting
+// for each as long as its fetch takes (bounded by FetchTimeout, as any
+// tree; the others' in parallel). When none came, nothing can check the
 // chunk: the handle stops checking (treeGone) and the chunk is served
 // unverified (see the comment at the top for why not EIO).
 func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error) {
@@ -241,7 +246,8 @@ func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error
 	if h.latePeer != p {
 		from = append(from, h.latePeer)
 	}
-	for _, q := range from {
+	for k := 0; k < len(from); k++ {
+		q := from[k]
 		slot := &h.trees[q]
 		select {
 		case <-slot.done:
@@ -250,6 +256,9 @@ func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error
 		}
 		if slot.err != nil {
 			errs = append(errs, fmt.Errorf("from %s: %w", h.peers[q], slot.err))
+			if k == len(from)-1 && len(from) < len(h.peers) { // all failed so far
+				from = h.otherTrees(from)
+			}
 			continue
 		}
 		if !blob.VerifyChunk(h.e.Blob, slot.tree, i*chunkSize, data) {
@@ -263,11 +272,26 @@ func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error
 	h.mu.Lock()
 	if !h.treeGone {
 		h.treeGone = true
-		h.s.log.Info("unreal: the late verified-chunk tree failed: reads that skip around this open file are served unverified",
+		h.s.log.Info("unreal: the late verified-chunk trees failed: reads that skip around this open file are served unverified",
 			"path", tree.Join(h.arena, h.path), "peer", h.peers[p], "err", errors.Join(errs...))
 	}
 	h.mu.Unlock()
 	return false, nil
+}
+
+// otherTrees starts the tree fetches of the peers holding the blob not in
+// from (those started before are not asked again) and returns from with
+// them appended, in the handle's peer order.
+func (h *handle) otherTrees(from []int) []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for q := range h.peers {
+		if !slices.Contains(from, q) {
+			h.startTreeLocked(q)
+			from = append(from, q)
+		}
+	}
+	return from
 }
 
 // decideLocked sets the handle's mode, once.
