@@ -2,6 +2,7 @@ package real
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,50 @@ func TestOpenServesOnlyTheIndexedVersion(t *testing.T) {
 	write(t, filepath.Join(e.upper, "A", "f"), "hello, changed") // not indexed yet
 	if _, err := e.r.Open("A", "f", h("hello")); !errors.Is(err, ErrChanged) {
 		t.Fatalf("changed file: %v, want ErrChanged", err)
+	}
+}
+
+// TestOpenServesRenamedRemoteFilesFromTheLower: a remote file and a remote
+// dir renamed here are announced at their new paths with their blobs while
+// their bytes stay in the lower; Open serves them from there, and only while
+// the lower still shows that version.
+func TestOpenServesRenamedRemoteFilesFromTheLower(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	write(t, filepath.Join(e.lower, "A", "f"), "remote f")
+	write(t, filepath.Join(e.lower, "A", "d", "g"), "remote g")
+	merged := e.mount()
+	if err := os.Rename(filepath.Join(merged, "A", "f"), filepath.Join(merged, "A", "f2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(merged, "A", "d"), filepath.Join(merged, "A", "d2")); err != nil {
+		t.Fatal(err)
+	}
+	e.catchUp()
+	for path, data := range map[string]string{"f2": "remote f", "d2/g": "remote g"} {
+		f, err := e.r.Open("A", path, h(data))
+		if err != nil {
+			t.Fatalf("open renamed %s: %v", path, err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || string(got) != data {
+			t.Fatalf("renamed %s: read %q, %v; want %q", path, got, err, data)
+		}
+		if _, err := e.r.Open("A", path, h("other")); !errors.Is(err, ErrChanged) {
+			t.Fatalf("renamed %s, other version: %v, want ErrChanged", path, err)
+		}
+	}
+	// The peer's version changes under the renamed file (the index has
+	// not followed yet): not served as the old blob.
+	write(t, filepath.Join(e.lower, "A", "f"), "remote f, changed")
+	if _, err := e.r.Open("A", "f2", h("remote f")); !errors.Is(err, ErrChanged) {
+		t.Fatalf("renamed file whose lower changed: %v, want ErrChanged", err)
+	}
+	if err := os.Remove(filepath.Join(e.lower, "A", "d", "g")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.r.Open("A", "d2/g", h("remote g")); !errors.Is(err, ErrChanged) {
+		t.Fatalf("file of a renamed dir whose lower is gone: %v, want ErrChanged", err)
 	}
 }
