@@ -243,11 +243,15 @@ func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) (moved
 			continue // ignored by the decoder too (it warns)
 		}
 		lowerOf[tree.Join(d.Arena, d.Path)] = lower
-		if n := len(scopes); n > 0 && scopes[n-1].arena == d.Arena && index.Within(d.Path, scopes[n-1].dir) {
-			continue // inside a dir re-decoded already
-		}
 		if index.Within(changed, lower) && changed != lower {
-			scopes = append(scopes, scope{arena: d.Arena, dir: d.Path})
+			// Only the path the change shows at: the decoder resolves the
+			// redirects above it (a scope may start deep in a renamed dir,
+			// as the watcher's do). Re-decoding the whole dir made each
+			// remote change cost as much as the dir is large
+			// (BenchmarkRemoteChangeUnderRenamedDir). Where an entry of
+			// the dir hides that path (a dir in it renamed again, a
+			// whiteout), the decoder finds nothing changed there.
+			scopes = append(scopes, scope{arena: d.Arena, dir: pjoin(d.Path, strings.TrimPrefix(changed, lower+"/"))})
 		}
 	}
 	if len(scopes) == 0 {

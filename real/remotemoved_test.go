@@ -42,3 +42,28 @@ func TestRemoteChangeUnderLocallyRenamedDirIsAnnouncedAtTheNewPath(t *testing.T)
 	e.eventually(link("A", "moved/sub/new", h("new from a peer"), blob.Hash{}), unlink("A", "dir/sub/new", h("new from a peer")))
 	e.restartQuiet()
 }
+
+// TestRemoteChangeUnderTwiceRenamedDirIsAnnouncedAtTheInnerNewPath: a
+// remote dir renamed here, and a dir inside it renamed again: a peer's
+// edit under the inner one shows (and is announced) only at the innermost
+// new path; the path the outer rename alone would give is hidden.
+func TestRemoteChangeUnderTwiceRenamedDirIsAnnouncedAtTheInnerNewPath(t *testing.T) {
+	e, m := overlayEnv(t)
+	must(t, os.Rename(m("A/dir"), m("A/moved")))
+	must(t, os.Rename(m("A/moved/sub"), m("A/moved/sub2")))
+	e.eventually(
+		link("A", "moved/one", rh("dir/one"), blob.Hash{}),
+		link("A", "moved/sub2/two", rh("dir/sub/two"), blob.Hash{}),
+		unlink("A", "dir/one", rh("dir/one")),
+		unlink("A", "dir/sub/two", rh("dir/sub/two")),
+	)
+	e.remoteEdit("dir/sub/two", "two, edited by a peer")
+	if got, err := os.ReadFile(m("A/moved/sub2/two")); err != nil || string(got) != "two, edited by a peer" {
+		t.Fatalf("merged view of moved/sub2/two: %q, %v", got, err)
+	}
+	e.eventually(link("A", "moved/sub2/two", h("two, edited by a peer"), rh("dir/sub/two")))
+	if _, err := os.Lstat(m("A/moved/sub/two")); !os.IsNotExist(err) {
+		t.Fatalf("moved/sub/two shows: %v", err)
+	}
+	e.restartQuiet()
+}
