@@ -193,7 +193,14 @@ func Run(ctx context.Context, o Options) (err error) {
 	loc := real.New(real.Layers{Upper: upper, Lower: lower, Arenas: arenas}, ix, remote{cache}, log.With("component", "real"))
 
 	recv := &receiver{cache: cache, local: loc, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
-	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source"), id: hid}
+	own := make(map[string]bool, len(arenas))
+	for _, a := range arenas {
+		own[a] = true
+	}
+	src := &source{ix: ix, db: db, peers: states, log: log.With("component", "source"), id: hid, own: own}
+	if err := src.recordOwnArenas(ctx, arenas); err != nil {
+		return err
+	}
 	if err := recv.forgetArenas(ctx); err != nil {
 		return err
 	}
@@ -208,7 +215,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			Key:     key,
 			Peers:   peers,
 			History: historyHandler{recv, src},
-			Store:   storeHandler{loc: loc},
+			Store:   storeHandler{loc: loc, own: own},
 			Log:     log.With("component", "server"),
 		})
 		if err != nil {

@@ -20,10 +20,17 @@ type historyHandler struct {
 	*source
 }
 
-// storeHandler serves this peer's local files to the others.
-type storeHandler struct{ loc *real.Real }
+// storeHandler serves this peer's local files of the arenas it shares
+// (own) to the others.
+type storeHandler struct {
+	loc *real.Real
+	own map[string]bool
+}
 
 func (s storeHandler) Open(ctx context.Context, peer, arena, path string, b blob.Hash) (rpc.Content, error) {
+	if !s.own[arena] { // its files may still be in the upper and the index
+		return nil, fmt.Errorf("%w: %s is not an arena this peer shares", rpc.ErrUnknownArena, arena)
+	}
 	f, err := s.loc.Open(arena, path, b)
 	switch {
 	case errors.Is(err, real.ErrNotFound):

@@ -109,6 +109,7 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 	if err := s.call(ctx, func(ctx context.Context) (err error) { w, err = s.client.Wants(ctx); return err }); err != nil {
 		return false, err
 	}
+	w.Arenas = s.src.ours(w.Arenas) // what it asks for of what we share
 	if pulled, at := s.peer.startPushing(); pulled > w.Progress && time.Since(at) < handover {
 		if w, err = s.awaitPulled(ctx, w, pulled, at.Add(handover)); err != nil {
 			return true, err
@@ -125,6 +126,9 @@ func (s *sender) session(ctx context.Context) (connected bool, err error) {
 	has := w.Progress // the peer's own progress: entries it does not want leave it behind after
 	if report {
 		if err := s.sendReport(ctx, w.Arenas, rp); err != nil {
+			return true, err
+		}
+		if err := s.src.reportSent(ctx, s.peer.name); err != nil {
 			return true, err
 		}
 		after, has = rp, rp

@@ -34,7 +34,8 @@ type source struct {
 	db    *sql.DB
 	peers peerSet
 	log   *slog.Logger
-	id    string // our history id (historyID), sent with every Pull reply
+	id    string          // our history id (historyID), sent with every Pull reply
+	own   map[string]bool // the arenas we share (own_arenas.go); nil: all
 
 	// mu: trimming (write) against reading history or a report (read),
 	// so a reader never sees an entry both in base and history, or in none.
@@ -99,6 +100,11 @@ func (s *source) needsReport(ctx context.Context, asked bool, progress uint64) (
 func (s *source) start(ctx context.Context, peer string, arenas []string, asked bool, progress uint64, chain rpc.Chain) (report bool, rp, resume uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if !asked {
+		if asked, err = s.reportDue(ctx, peer); err != nil {
+			return false, 0, 0, err
+		}
+	}
 	if _, resume, err = s.resumeAt(ctx, peer, arenas, progress); err != nil {
 		return false, 0, 0, err
 	}
@@ -382,6 +388,7 @@ func (s *source) pull(ctx context.Context, peer string, p rpc.Pull) (rpc.PullRep
 	if !ok {
 		return rpc.PullReply{}, fmt.Errorf("%w: %s is not a configured peer", rpc.ErrInvalid, peer)
 	}
+	p.Arenas = s.ours(p.Arenas)
 	ps.contact(nil)
 	if ps.isPushing() {
 		// Our sender reaches the peer; if the peer's state is not what
@@ -484,6 +491,9 @@ func (s *source) pullReport(ctx context.Context, ps *peerState, arenas []string,
 	ps.sent.Add(uint64(len(entries)))
 	if done {
 		ps.reportsSent.Add(1)
+		if err := s.reportSent(ctx, ps.name); err != nil {
+			return rpc.PullReply{}, err
+		}
 	}
 	r := &rpc.Report{Begin: begin, Entries: entries, End: done}
 	if begin || done {
