@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -30,5 +31,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	// the overlay, the Unreal, and closes the database.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return daemon.Run(ctx, daemon.Options{Store: *store, Mount: *mount, Log: log})
+	return runPeer(ctx, daemon.Options{Store: *store, Mount: *mount, Log: log})
+}
+
+// runPeer runs the peer until ctx is done. A stop asked for while it was
+// still starting (a long catch-up) is a clean stop too: Run left nothing
+// mounted, and the next start catches up.
+func runPeer(ctx context.Context, o daemon.Options) error {
+	err := daemon.Run(ctx, o)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		o.Log.Info("stopped while starting", "err", err)
+		return nil
+	}
+	return err
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/realsync/real/daemon"
 	"github.com/realsync/real/privtest"
 )
 
@@ -193,5 +196,30 @@ func TestRunNeedsRootAndFuse(t *testing.T) {
 	}
 	if mounted(mnt) || mounted(filepath.Join(store, "lower")) {
 		t.Errorf("a refused run left a mount")
+	}
+}
+
+// real run stopped (SIGINT/SIGTERM) while it is still starting exits 0
+// and leaves nothing mounted, as a stop once it runs does; before, it
+// failed with "context canceled" (exit 1).
+func TestRunStoppedWhileStarting(t *testing.T) {
+	privtest.Require(t)
+	store := newStore(t, "solo")
+	mustReal(t, "arena", "add", "--store", store, "--name", "docs")
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	lower := filepath.Join(store, "lower")
+	t.Cleanup(func() {
+		unix.Unmount(mnt, unix.MNT_DETACH)
+		unix.Unmount(lower, unix.MNT_DETACH)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the signal came before the start was done
+	var logs lockedBuffer
+	err := runPeer(ctx, daemon.Options{Store: store, Mount: mnt, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("real run stopped while starting: %v\n%s", err, logs.String())
+	}
+	if mounted(mnt) || mounted(lower) {
+		t.Fatalf("mounts left after a stop while starting")
 	}
 }
