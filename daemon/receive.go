@@ -174,7 +174,7 @@ func (r *receiver) forgetPeers(ctx context.Context) ([]history.Entry, error) {
 		changes = append(changes, res.Changes...)
 		for _, q := range []string{`DELETE FROM daemon_peer_arenas WHERE peer = ?`,
 			`DELETE FROM daemon_peer_history WHERE peer = ?`, `DELETE FROM daemon_resume WHERE peer = ?`,
-			`DELETE FROM daemon_peer_chain WHERE peer = ?`} {
+			`DELETE FROM daemon_peer_chain WHERE peer = ?`, `DELETE FROM daemon_report_due WHERE peer = ?`} {
 			if _, err := r.db.ExecContext(ctx, q, p); err != nil {
 				return nil, fmt.Errorf("forget peer %s: %w", p, err)
 			}

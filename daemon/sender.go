@@ -224,6 +224,7 @@ func (s *sender) awaitPulled(ctx context.Context, w rpc.Wants, pulled uint64, de
 		if err := s.call(ctx, func(ctx context.Context) (err error) { w, err = s.client.Wants(ctx); return err }); err != nil {
 			return w, err
 		}
+		w.Arenas = s.src.ours(w.Arenas)
 	}
 	s.log.Debug("a pull reply was on its way at the start of the session", "pulled", pulled, "progress", w.Progress)
 	return w, nil
