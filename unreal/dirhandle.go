@@ -2,6 +2,7 @@ package unreal
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,16 @@ import (
 //
 // The listing lives as long as the open directory (freed on releasedir),
 // ~64 bytes plus the name per entry; rewinddir (a seek to 0) lists again.
+//
+// A listing starts with "." and ".." (offsets 1 and 2; the names follow
+// from offset 3), as on ext4: go-fuse's fs bridge adds neither, and
+// overlayfs passes a lower-only directory's listing through, so without
+// them `ls -a` in a remote-only directory of the merged view showed none
+// (TestListingHasDotEntries). "." has the directory's own inode, ".."
+// its parent's (the root's is the root's). READDIRPLUS does not look them
+// up (go-fuse skips them, the kernel ignores their attributes), and a
+// LOOKUP of "." or ".." never reaches the nodes (the kernel resolves them,
+// and go-fuse answers the rare one the kernel sends itself).
 
 // listingTTL bounds how long a listing's attributes are answered, whatever
 // the generation says: a directory kept open for long reads fresh ones.
@@ -38,10 +49,11 @@ type dirHandle struct {
 	n *dirNode
 
 	mu    sync.Mutex
-	ents  []dirent // nil until first read
-	read  bool     // ents was read (an empty dir has ents == nil)
-	next  int      // index of the next entry Readdirent produces
-	gen   uint64   // s.gen before the listing query
+	ents  []dirent  // nil until first read
+	read  bool      // ents was read (an empty dir has ents == nil)
+	next  int       // position of the next entry Readdirent produces: 0 ".", 1 "..", 2+i ents[i]
+	dots  [2]uint64 // inodes of "." and "..", set by load
+	gen   uint64    // s.gen before the listing query
 	taken time.Time
 }
 
@@ -69,7 +81,28 @@ func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 		return h.n.s.errno("readdir", h.n.full, err)
 	}
 	h.ents, h.read, h.next, h.gen, h.taken = ents, true, 0, gen, time.Now()
+	h.dots = [2]uint64{h.n.StableAttr().Ino, h.parentIno(ctx)}
 	return 0
+}
+
+// parentIno is the inode of the directory's parent: the one go-fuse holds,
+// else the one the database knows (a node the kernel keeps after its
+// parent's entry was dropped); the root's parent is the root.
+func (h *dirHandle) parentIno(ctx context.Context) uint64 {
+	if h.n.full == "" {
+		return h.n.StableAttr().Ino
+	}
+	if _, p := h.n.Parent(); p != nil {
+		return p.StableAttr().Ino
+	}
+	parent := ""
+	if i := strings.LastIndexByte(h.n.full, '/'); i >= 0 {
+		parent = h.n.full[:i]
+	}
+	if _, ino, err := h.n.s.cache.dirInfo(meta(ctx), parent); err == nil {
+		return ino
+	}
+	return h.n.StableAttr().Ino // gone meanwhile: nothing better to say
 }
 
 // Readdirent produces the next name; its offset is its position + 1.
@@ -79,16 +112,18 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	if errno := h.load(ctx); errno != 0 {
 		return nil, errno
 	}
-	if h.next >= len(h.ents) {
-		if h.next == 0 {
-			// Empty: the reply stays at offset 0, so a rewinddir asks
-			// again at the offset go-fuse already stands at and no
-			// Seekdir(0) comes. List again on the next request.
-			h.read = false
-		}
+	if h.next < len(h.dots) {
+		name := [2]string{".", ".."}[h.next]
+		de := &fuse.DirEntry{Name: name, Ino: h.dots[h.next], Mode: syscall.S_IFDIR, Off: uint64(h.next + 1)}
+		h.next++
+		return de, 0
+	}
+	// Even an empty directory's reply moves past offset 0 (the dots), so
+	// a rewinddir comes as a Seekdir(0), which lists again.
+	if h.next >= len(h.dots)+len(h.ents) {
 		return nil, 0
 	}
-	d := &h.ents[h.next]
+	d := &h.ents[h.next-len(h.dots)]
 	h.next++
 	de := &fuse.DirEntry{Name: d.name, Ino: d.ino, Mode: syscall.S_IFREG, Off: uint64(h.next)}
 	if d.dir {
@@ -111,7 +146,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	// An offset past the end (a telldir from before a rewind re-listed a
 	// shrunken directory) is the end, as on ext4: readdir then ends
 	// rather than failing.
-	h.next = int(min(off, uint64(len(h.ents))))
+	h.next = int(min(off, uint64(len(h.dots)+len(h.ents))))
 	return 0
 }
 
@@ -137,10 +172,11 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 // current returns the listing's entry for name, the one last produced, if
 // the listing may still answer for it. Called with h.mu held.
 func (h *dirHandle) current(name string) (dirent, bool) {
-	if !h.read || h.next == 0 || h.next > len(h.ents) {
+	i := h.next - 1 - len(h.dots)
+	if !h.read || i < 0 || i >= len(h.ents) {
 		return dirent{}, false
 	}
-	d := h.ents[h.next-1]
+	d := h.ents[i]
 	if d.name != name || h.n.s.gen.Load() != h.gen || time.Since(h.taken) > listingTTL {
 		return dirent{}, false
 	}
