@@ -76,6 +76,20 @@ func (n *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 
 // Getattr answers the served version; on an open file whose path has gone
 // meanwhile it answers the version that was opened.
+//
+// It cannot answer each open file its own version's size: Linux's FUSE
+// sends the GETATTR of fstat without the caller's file handle (fuse_getattr
+// passes no file; go-fuse hands fh = the inode's first open handle, which
+// may be another descriptor's), and the size is the inode's, shared by every
+// open. So after a remote change, fstat of a descriptor opened before it
+// shows the new size while the descriptor reads the old version. Its reads
+// are not affected: files are opened with FOPEN_DIRECT_IO (read.go), so the
+// kernel does not clamp them to the inode's size, and the rest of a read
+// through that descriptor is the opened version whole, in the Unreal and in
+// the merged view (TestOpenFileReadsItsVersionAfterChange; without
+// FOPEN_DIRECT_IO it read the old bytes cut to the new size). What is left:
+// a program that trusts st_size of such a descriptor (mmap of st_size bytes,
+// tail -c) sees the new size with the old bytes.
 func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	e, ino, err := n.s.cache.fileInfo(meta(ctx), n.full)
 	if errors.Is(err, errNotFound) {
