@@ -192,7 +192,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	loc := real.New(real.Layers{Upper: upper, Lower: lower, Arenas: arenas}, ix, remote{cache}, log.With("component", "real"))
 
-	recv := &receiver{cache: cache, local: loc, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
+	recv := &receiver{cache: cache, local: loc, life: ctx, db: db, arenas: arenas, peers: states, log: log.With("component", "receiver")}
 	own := make(map[string]bool, len(arenas))
 	for _, a := range arenas {
 		own[a] = true
@@ -275,6 +275,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	recv.life = runCtx // before any handler or puller runs
 	var wg sync.WaitGroup
 	errc := make(chan error, 3+2*len(clients))
 	wg.Add(1)

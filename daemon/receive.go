@@ -17,8 +17,11 @@ import (
 // receiver applies other peers' history to the Unreal cache: batches
 // (Notify, or Pull replies) and full reports.
 type receiver struct {
-	cache  *unreal.Cache
-	local  *real.Real // told of every applied change, to keep local modifications consistent
+	cache *unreal.Cache
+	local localSide // told of every applied change, to keep local modifications consistent
+	// life ends with the daemon's run (nil: never): the local side of an
+	// applied batch is reconciled until then, whatever its caller does.
+	life   context.Context
 	db     *sql.DB
 	arenas []string
 	peers  peerSet
@@ -331,11 +334,26 @@ func (r *receiver) report(ctx context.Context, peer, id string, rep rpc.Report) 
 	return nil
 }
 
+// localSide is the part of real.Real a receiver tells of remote changes.
+type localSide interface {
+	RemoteChanged(ctx context.Context, e history.Entry) error
+}
+
+var _ localSide = (*real.Real)(nil)
+
 // remoteChanged brings a local modification under each changed path (a
 // metacopy, a local version, a whiteout) in line, or records a conflict.
+// The changes are applied already (a caller that retries skips them), so
+// a caller giving up (cancelled, timed out, killed) does not stop it; the
+// daemon's stop does (the next start's catch-up finishes it).
 func (r *receiver) remoteChanged(ctx context.Context, peer string, changes []history.Entry) {
-	if r.local == nil {
+	if r.local == nil || len(changes) == 0 {
 		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if r.life != nil {
+		defer context.AfterFunc(r.life, cancel)()
 	}
 	for _, e := range changes {
 		if err := r.local.RemoteChanged(ctx, e); err != nil {
