@@ -176,6 +176,12 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the server's config changed by edit.
+func newFixtureWith(t testing.TB, edit func(*ServerConfig)) *fixture {
+	t.Helper()
 	f := &fixture{
 		hist:      &fakeHistory{arenas: []string{"docs", "photos/2024"}, progress: 41},
 		store:     &memStore{files: map[string][]byte{}},
@@ -183,14 +189,18 @@ func newFixture(t testing.TB) *fixture {
 		serverKey: newKey(t),
 		clientKey: newKey(t),
 	}
-	srv, err := NewServer(ServerConfig{
+	cfg := ServerConfig{
 		Listen:  "127.0.0.1:0",
 		Key:     f.serverKey,
 		Peers:   []Peer{{Name: "laptop", Key: identity.Public(f.clientKey)}},
 		History: f.hist,
 		Store:   f.store,
 		Log:     f.log.logger(),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,19 @@ type ServerConfig struct {
 	History History            // serves HistoryService; nil: not served
 	Store   Store              // serves StoreService; nil: not served
 	Log     *slog.Logger       // nil: discard
+	// StallTimeout bounds how long a reply may make no progress: a write
+	// of at most stallPiece bytes (a Read message, a piece of a Tree
+	// reply) that the peer does not take in (it answers pings but does
+	// not read) for this long abandons the stream, logged at Warn. 0:
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
 }
+
+// DefaultStallTimeout is ServerConfig.StallTimeout when it is 0: longer
+// than a caller's own idle bound (the Unreal's FetchTimeout, 15 s) and the
+// dead-connection bound of the pings (15 s), so a live caller gives up
+// first.
+const DefaultStallTimeout = time.Minute
 
 // Server serves real.v1 to the configured peers.
 type Server struct {
@@ -51,8 +63,9 @@ type Server struct {
 	refused    map[string]bool // what refusals were logged at Warn already
 	refusedMax int             // how many are remembered: maxRefusedLogged
 
-	trees  *treeCache  // StoreService.Tree's computed trees
-	reqLog *requestLog // the handlers' log of failed requests
+	trees        *treeCache    // StoreService.Tree's computed trees
+	stallTimeout time.Duration // ServerConfig.StallTimeout
+	reqLog       *requestLog   // the handlers' log of failed requests
 
 	serving  atomic.Bool
 	shutOnce sync.Once
@@ -70,6 +83,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Listen == "" {
 		return nil, errors.New("rpc server: no listen address")
 	}
+	stall := cfg.StallTimeout
+	switch {
+	case stall < 0:
+		return nil, fmt.Errorf("rpc server: negative StallTimeout %v", stall)
+	case stall == 0:
+		stall = DefaultStallTimeout
+	}
 	cert, err := selfSigned(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("rpc server: %w", err)
@@ -85,12 +105,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		peers[p.Key] = p.Name
 	}
 	s := &Server{
-		log:        log,
-		peers:      peers,
-		refused:    make(map[string]bool),
-		refusedMax: maxRefusedLogged,
-		shutDone:   make(chan struct{}),
-		trees:      newTreeCache(treeCacheBytes),
+		log:          log,
+		peers:        peers,
+		refused:      make(map[string]bool),
+		refusedMax:   maxRefusedLogged,
+		shutDone:     make(chan struct{}),
+		trees:        newTreeCache(treeCacheBytes),
+		stallTimeout: stall,
 	}
 
 	mux := http.NewServeMux()
@@ -270,7 +291,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		c := &caller{name: name}
 		rw := &refusalWriter{ResponseWriter: w, caller: c}
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), peerKey{}, c)))
+		sw := newStallWriter(rw, http.NewResponseController(w), s.stallTimeout, s.log, name, r.URL.Path)
+		defer sw.done() // before net/http takes its writer back
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), peerKey{}, c)))
 		if !c.reached.Load() && (rw.status >= 400 || len(rw.body) > 0) {
 			s.reqLog.unreached(r.URL.Path, name, rw.status, rw.reply())
 		}
