@@ -19,7 +19,10 @@
 // chunk from the Content straight into the message on the server and copies
 // it straight into the caller's slice on the client (see README.md).
 // StoreService.Tree serves a content's verified-chunk tree (blob.Outboard),
-// hashed once per blob and kept in a bounded cache (tree_cache.go).
+// hashed once per blob and kept in a bounded cache (tree_cache.go); Shutdown
+// waits for the hashing it cancels. A reply the peer stops taking in (its
+// HTTP/2 window stays shut) is abandoned after ServerConfig.StallTimeout
+// without progress (stall.go).
 package rpc
 
 import (
