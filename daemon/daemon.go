@@ -301,8 +301,9 @@ func Run(ctx context.Context, o Options) (err error) {
 			}
 		}()
 	}
-	if len(clients) < len(states) {
-		// Senders trim when idle; a peer that only pulls has none.
+	if len(clients) < len(states) || len(states) == 0 {
+		// Senders trim when idle; a peer that only pulls has none, nor
+		// does a peer alone.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

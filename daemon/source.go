@@ -254,12 +254,10 @@ func scanBase(rows *sql.Rows) (history.Entry, error) {
 	return e, nil
 }
 
-// trim folds and deletes the history every configured peer acknowledged,
+// trim folds and deletes the history every configured peer acknowledged
+// (all of it when there is none: a peer pinned later gets a full report),
 // keeping the last entry (so the history's last index stays visible).
 func (s *source) trim(ctx context.Context) (waiting bool, err error) {
-	if len(s.peers) == 0 {
-		return false, nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Read under the lock: a session's start may lower a peer's
@@ -353,7 +351,8 @@ func (s *source) trim(ctx context.Context) (waiting bool, err error) {
 }
 
 // trimLoop trims every trimEvery until ctx is done, for peers that only
-// pull (the senders trim when they are idle, and such a peer has none).
+// pull (the senders trim when they are idle, and such a peer has none),
+// and for a peer alone (no peers pinned).
 func (s *source) trimLoop(ctx context.Context) {
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
