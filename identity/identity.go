@@ -37,6 +37,13 @@ func ParsePublicKey(s string) (PublicKey, error) {
 	if err != nil || len(b) != len(k) {
 		return k, fmt.Errorf("%w %q: not 32 bytes of unpadded base64url", ErrBadKey, s)
 	}
+	// 32 bytes leave 4 unused low bits in the last character, so 16 strings
+	// decode to one key. Only the one String writes is accepted: two spellings
+	// in real.toml would otherwise name one key, and an error would quote a
+	// string that is not the key's.
+	if canon := base64.RawURLEncoding.EncodeToString(b); canon != rest {
+		return k, fmt.Errorf("%w %q: not the canonical base64url of its bytes (unused low bits set in the last character; the key is written %q)", ErrBadKey, s, prefix+canon)
+	}
 	copy(k[:], b)
 	return k, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,28 @@ func TestLoadRefusesGarbage(t *testing.T) {
 	os.WriteFile(f, []byte("not a key"), 0o600)
 	if _, err := Load(f); err == nil {
 		t.Fatal("Load accepted garbage")
+	}
+}
+
+func TestParsePublicKeyRefusesNonCanonical(t *testing.T) {
+	priv, err := Generate(filepath.Join(t.TempDir(), "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Public(priv).String()
+	if _, err := ParsePublicKey(good); err != nil {
+		t.Fatalf("ParsePublicKey(%q): %v", good, err)
+	}
+	// The last of 43 characters carries 2 key bits and 4 unused ones: flip
+	// an unused one, the bytes stay the same.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, good[len(good)-1])
+	bad := good[:len(good)-1] + string(alphabet[last^1])
+	_, err = ParsePublicKey(bad)
+	if !errors.Is(err, ErrBadKey) {
+		t.Fatalf("ParsePublicKey(%q) = %v, want ErrBadKey", bad, err)
+	}
+	if !strings.Contains(err.Error(), bad) {
+		t.Errorf("error %q does not name the key string %q", err, bad)
 	}
 }
