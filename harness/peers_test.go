@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/realsync/real/harness"
@@ -249,4 +250,51 @@ func TestPeersImpostorGetsNothing(t *testing.T) {
 	if mst := liveStatus(t, h, m); mst.peer("a").ReceivedSinceStart != 0 || mst.peer("a").LastError == "" {
 		t.Errorf("the impostor's status of a: %+v; want nothing received and an error", mst.peer("a"))
 	}
+}
+
+// b is frozen (SIGSTOP: its sockets stay open and its kernel keeps taking
+// bytes in until the windows fill, but it answers nothing, not even HTTP/2
+// pings) while a and c go on changing files: they reach each other as
+// before, and c reads a's files; thawed (SIGCONT), b converges.
+func TestPeersFrozenPeerHoldsUpNoOne(t *testing.T) {
+	privtest.Require(t)
+	h := harness.New(t, harness.Setup{Peers: []string{"a", "b", "c"}, Arenas: []harness.Arena{{Name: arena}}})
+	a, b, c := h.Peer("a"), h.Peer("b"), h.Peer("c")
+	a.Start()
+	b.Start()
+	c.Start()
+	first := randomBytes(t, "first", 3000)
+	a.Write("shared/first", first)
+	for _, p := range []*harness.Peer{b, c} {
+		shows(t, p, "shared/first", first)
+	}
+
+	b.Process().Signal(syscall.SIGSTOP)
+	thawed := false
+	t.Cleanup(func() {
+		if !thawed { // so that the household can stop it
+			b.Process().Signal(syscall.SIGCONT)
+		}
+	})
+	edited, fromA, fromC := randomBytes(t, "edited", 5000), randomBytes(t, "fromA", 6<<20), randomBytes(t, "fromC", 2000)
+	a.Write("shared/first", edited)
+	a.Write("shared/big", fromA) // more than one chunk: read with its tree
+	c.Write("shared/sub/fromC", fromC)
+	shows(t, c, "shared/first", edited)
+	shows(t, c, "shared/big", fromA)
+	shows(t, a, "shared/sub/fromC", fromC)
+	// And a's status tells b apart: c is caught up, b has entries pending.
+	harness.Eventually(t, harness.DefaultTimeout, func() error {
+		st := liveStatus(t, h, a)
+		if pc, pb := st.peer("c"), st.peer("b"); pc.Pending != 0 || pb.Pending == 0 {
+			return fmt.Errorf("a's status: c pending %d, b pending %d; want 0 and more", pc.Pending, pb.Pending)
+		}
+		return nil
+	})
+
+	b.Process().Signal(syscall.SIGCONT)
+	thawed = true
+	shows(t, b, "shared/first", edited)
+	shows(t, b, "shared/big", fromA)
+	shows(t, b, "shared/sub/fromC", fromC)
 }
