@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/index"
 	"github.com/realsync/real/sqlitedb"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Finding codes.
@@ -148,7 +151,7 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 	}
 	dbFile := filepath.Join(dir, "real.db")
 	if _, err := os.Stat(dbFile); err == nil {
-		db, err := sqlitedb.Open(dbFile)
+		db, err := openDB(dbFile, running(dir))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
 		}
@@ -157,11 +160,11 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 			add(CodeDBIntegrity, dbFile, err.Error())
 			return found, nil
 		}
-		if err := checkIndex(ctx, db, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
-		}
 		ix, err := index.Open(ctx, db, slog.New(slog.DiscardHandler))
 		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, schemaOlder(dbFile, err))
+		}
+		if err := checkIndex(ctx, ix, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
 		}
 		if err := checkUpper(ctx, db, ix, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
@@ -171,13 +174,47 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 	return found, nil
 }
 
+// openDB opens real.db for the checks. With the daemon stopped verify only
+// reads: the database is opened read-only, so nothing verify runs (index.Open
+// applies pending schema migrations) can change the store. A real.db whose
+// schema is older than this binary's is then not checked at all ("could not
+// check", exit 2, saying so; see schemaOlder) rather than checked in part:
+// the checks read the index through this binary's queries, which rely on
+// the newer schema, and a user who runs verify to see whether a store is
+// sound expects it to leave the store as it found it; the next `real run`
+// upgrades it. While the daemon runs it has applied every migration of its
+// own binary, and verify opens the database as the daemon does (as before).
+func openDB(file string, daemonRuns bool) (*sql.DB, error) {
+	if daemonRuns {
+		return sqlitedb.Open(file)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	return db, nil
+}
+
+// schemaOlder turns the refused write of a pending migration on the
+// read-only database into what it means for the user.
+func schemaOlder(file string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY {
+		return fmt.Errorf("%s has an older schema than this binary (a migration is pending): verify only reads the store; start `real run` once to upgrade it, then verify again (%w)", file, err)
+	}
+	return err
+}
+
 // checkIndex compares the index rows of local files with the upper, and
 // the upper's regular files with the index, arena by arena.
-func checkIndex(ctx context.Context, db *sql.DB, upper string, arenas []string, add func(code, path, detail string)) error {
-	ix, err := index.Open(ctx, db, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
+func checkIndex(ctx context.Context, ix *index.Index, upper string, arenas []string, add func(code, path, detail string)) error {
 	bad, err := ix.CheckPacked(ctx)
 	if err != nil {
 		return err

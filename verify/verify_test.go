@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -144,5 +145,43 @@ func TestRowDisagreesWithPackedCopy(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("findings %v, missing %v", got, want)
+	}
+}
+
+// TestOlderSchemaStopped: with the daemon stopped, a real.db whose schema is
+// older than this binary's is not upgraded by verify (it only reads): the
+// store cannot be checked, the error says why, and real.db is unchanged.
+func TestOlderSchemaStopped(t *testing.T) {
+	dir := store(t, map[string]string{"x": "1"})
+	file := filepath.Join(dir, "real.db")
+	db, err := sqlitedb.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The schema as a binary before index migration 006 left it.
+	for _, q := range []string{
+		`DROP INDEX index_entry_redirect`,
+		`DELETE FROM schema_migrations WHERE component = 'index' AND version = 6`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	_, err = Store(context.Background(), dir)
+	if !errors.Is(err, ErrCannotCheck) || !strings.Contains(err.Error(), "older schema") {
+		t.Fatalf("verify of an older schema: %v, want ErrCannotCheck saying the schema is older", err)
+	}
+	db, err = sqlitedb.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE component = 'index' AND version = 6`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("verify changed real.db: migration 006 recorded (%d, %v)", n, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'index_entry_redirect'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("verify changed real.db: migration 006 applied (%d, %v)", n, err)
 	}
 }
