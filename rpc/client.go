@@ -83,8 +83,12 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 			MaxReadFrameSize:              1 << 20,
 		},
 	}
-	hc := &http.Client{Transport: c.transport}
-	base := "https://" + p.Address
+	c.connectClients(&http.Client{Transport: c.transport}, "https://"+p.Address)
+	return c
+}
+
+// connectClients makes the Connect clients of the services over hc.
+func (c *Client) connectClients(hc *http.Client, base string) {
 	c.history = realv1connect.NewHistoryServiceClient(hc, base,
 		connect.WithReadMaxBytes(maxSmallMessage),
 		connect.WithSendMaxBytes(MaxNotifyBytes),
@@ -98,7 +102,6 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 		connect.WithReadMaxBytes(MaxTree+treeSlack),
 		connect.WithAcceptCompression("gzip", nil, nil), // hashes do not compress
 	)
-	return c
 }
 
 // tlsConfig trusts exactly the pinned key: no CA, no hostname.

@@ -58,6 +58,11 @@ type Server struct {
 	srv   *http.Server
 	log   *slog.Logger
 	peers map[identity.PublicKey]string
+	// addressed tells which peers have an address (we call them): they
+	// may not open reverse connections.
+	addressed map[identity.PublicKey]bool
+	handler   http.Handler // authenticate over the services
+	reverse   *reversePool // reverse connections of peers without an address
 
 	refusedMu  sync.Mutex
 	refused    map[string]bool // what refusals were logged at Warn already
@@ -76,37 +81,89 @@ type Server struct {
 // NewServer checks cfg and listens on cfg.Listen at once, so that an address
 // in use is reported here. Serve then accepts connections.
 func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Listen == "" {
+		return nil, errors.New("rpc server: no listen address")
+	}
+	s, cert, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.reverse = newReversePool(s)
+
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	base := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequestClientCert, // checked in VerifyConnection, to log what was presented
+		NextProtos:   []string{"h2", ReverseProto},
+	}
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		remote := hello.Conn.RemoteAddr().String()
+		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyClient(cs, remote) }
+		return c, nil
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         base,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){ReverseProto: s.reverse.serve},
+		Protocols:         &protos,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout:           sendPingTimeout,
+			PingTimeout:               pingTimeout,
+			MaxReceiveBufferPerStream: 4 << 20,
+		},
+	}
+	s.srv.RegisterOnShutdown(s.reverse.close)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("rpc server: %w", err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// newServer checks cfg (but Listen) and makes the handler: what a server
+// and an Offer share. It returns the certificate to present.
+func newServer(cfg ServerConfig) (*Server, tls.Certificate, error) {
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Listen == "" {
-		return nil, errors.New("rpc server: no listen address")
-	}
 	stall := cfg.StallTimeout
 	switch {
 	case stall < 0:
-		return nil, fmt.Errorf("rpc server: negative StallTimeout %v", stall)
+		return nil, tls.Certificate{}, fmt.Errorf("rpc server: negative StallTimeout %v", stall)
 	case stall == 0:
 		stall = DefaultStallTimeout
 	}
 	cert, err := selfSigned(cfg.Key)
 	if err != nil {
-		return nil, fmt.Errorf("rpc server: %w", err)
+		return nil, tls.Certificate{}, fmt.Errorf("rpc server: %w", err)
 	}
 	peers := make(map[identity.PublicKey]string, len(cfg.Peers))
+	addressed := make(map[identity.PublicKey]bool, len(cfg.Peers))
 	for _, p := range cfg.Peers {
 		if p.Name == "" {
-			return nil, fmt.Errorf("rpc server: peer with key %s has no name", p.Key)
+			return nil, tls.Certificate{}, fmt.Errorf("rpc server: peer with key %s has no name", p.Key)
 		}
 		if other, dup := peers[p.Key]; dup {
-			return nil, fmt.Errorf("rpc server: peers %s and %s have the same key %s", other, p.Name, p.Key)
+			return nil, tls.Certificate{}, fmt.Errorf("rpc server: peers %s and %s have the same key %s", other, p.Name, p.Key)
 		}
 		peers[p.Key] = p.Name
+		addressed[p.Key] = p.Address != ""
 	}
 	s := &Server{
 		log:          log,
 		peers:        peers,
+		addressed:    addressed,
 		refused:      make(map[string]bool),
 		refusedMax:   maxRefusedLogged,
 		shutDone:     make(chan struct{}),
@@ -133,42 +190,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		))
 	}
 
-	var protos http.Protocols
-	protos.SetHTTP2(true)
-	base := &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequestClientCert, // checked in VerifyConnection, to log what was presented
-		NextProtos:   []string{"h2"},
-	}
-	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		c := base.Clone()
-		c.GetConfigForClient = nil
-		remote := hello.Conn.RemoteAddr().String()
-		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyClient(cs, remote) }
-		return c, nil
-	}
-	s.srv = &http.Server{
-		Handler:           s.authenticate(mux),
-		TLSConfig:         base,
-		Protocols:         &protos,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout:           sendPingTimeout,
-			PingTimeout:               pingTimeout,
-			MaxReceiveBufferPerStream: 4 << 20,
-		},
-	}
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("rpc server: %w", err)
-	}
-	s.ln = ln
-	return s, nil
+	s.handler = s.authenticate(mux)
+	return s, cert, nil
 }
 
 // Addr is the address the server listens on.
@@ -279,11 +302,15 @@ type caller struct {
 // logged here as the handlers log their refusals.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil {
+		cs := r.TLS
+		if cs == nil { // an Offer's connection: HTTP/2 over TLS as cleartext to net/http
+			cs, _ = r.Context().Value(offerTLSKey{}).(*tls.ConnectionState)
+		}
+		if cs == nil {
 			http.Error(w, "TLS required", http.StatusForbidden)
 			return
 		}
-		k, err := presentedKey(*r.TLS)
+		k, err := presentedKey(*cs)
 		name, ok := s.peers[k]
 		if err != nil || !ok {
 			http.Error(w, "unknown peer", http.StatusForbidden)
