@@ -223,7 +223,29 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}
 
-	fs, err := unreal.Mount(lower, cache, fetcher{clients}, log.With("component", "unreal"))
+	// The Unreal reads a peer's files through its client, or, for a peer
+	// without an address, over the reverse connection it opens to us.
+	readers := make(map[string]*rpc.Client, len(peers))
+	for name, c := range clients {
+		readers[name] = c
+	}
+	var offers []*rpc.Offer
+	for _, p := range peers {
+		switch {
+		case p.Address == "" && srv != nil:
+			readers[p.Name] = srv.ReverseClient(p, log.With("component", "reverse", "to", p.Name))
+		case p.Address != "" && cfg.Listen == "":
+			// We cannot be called: offer our files over a connection we open.
+			o, err := rpc.NewOffer(rpc.OfferConfig{Peer: p, Key: key, Store: storeHandler{loc: loc, own: own},
+				Log: log.With("component", "offer", "to", p.Name)})
+			if err != nil {
+				return err
+			}
+			offers = append(offers, o)
+		}
+	}
+
+	fs, err := unreal.Mount(lower, cache, fetcher{readers}, log.With("component", "unreal"))
 	if err != nil {
 		if srv != nil {
 			srv.Shutdown(context.Background())
@@ -324,6 +346,14 @@ func Run(ctx context.Context, o Options) (err error) {
 		}()
 	}
 
+	for _, o := range offers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			retry(runCtx, log.With("component", "offer"), o.Serve)
+		}()
+	}
+
 	log.Info("ready", "mount", mount, "listen", cfg.Listen, "arenas", arenas)
 	if o.Ready != nil {
 		o.Ready(Ready{Name: cfg.Name, Mount: mount, Listen: cfg.Listen, Arenas: arenas})
@@ -342,6 +372,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		cancel()
 	}
 	wg.Wait()
+	for _, o := range offers {
+		octx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := o.Close(octx); err != nil {
+			log.Warn("offer", "err", err)
+		}
+		cancel()
+	}
 	log.Info("stopped serving; unmounting")
 	return runErr
 }

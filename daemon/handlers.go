@@ -55,13 +55,15 @@ type content struct {
 
 func (c content) Size() int64 { return c.size }
 
-// fetcher routes the Unreal's reads to the client of the peer serving the version.
+// fetcher routes the Unreal's reads to the client of the peer serving the
+// version: its own client, or for a peer without an address the one over
+// the reverse connection it opened (rpc.Server.ReverseClient).
 type fetcher struct{ clients map[string]*rpc.Client }
 
 func (f fetcher) ReadAt(ctx context.Context, peer, arena, path string, b blob.Hash, p []byte, off int64) (int, error) {
 	c, ok := f.clients[peer]
 	if !ok {
-		return 0, fmt.Errorf("%w: peer %s has no address to read from", rpc.ErrUnavailable, peer)
+		return 0, fmt.Errorf("%w: peer %s has no address to read from, and we have none for it to connect to", rpc.ErrUnavailable, peer)
 	}
 	// Each reply message restarts the Unreal's FetchTimeout (an idle
 	// bound), so a slow but steady peer is not cut off mid-chunk.
@@ -81,7 +83,7 @@ const treeTimeout = 2 * time.Minute
 func (f fetcher) Tree(ctx context.Context, peer, arena, path string, b blob.Hash, size int64) ([]byte, error) {
 	c, ok := f.clients[peer]
 	if !ok {
-		return nil, fmt.Errorf("%w: peer %s has no address to fetch a tree from", rpc.ErrUnavailable, peer)
+		return nil, fmt.Errorf("%w: peer %s has no address to fetch a tree from, and we have none for it to connect to", rpc.ErrUnavailable, peer)
 	}
 	ctx, cancel := context.WithTimeout(ctx, treeTimeout)
 	defer cancel()
