@@ -131,3 +131,24 @@ func TestMmapChild(t *testing.T) {
 	defer unix.Munmap(m)
 	fmt.Printf("mapped %s\n", blob.Of(m))
 }
+
+// statfs counts a file that a directory of the same path hides (one peer
+// has docs/x as a file, another has files under docs/x/: the directory
+// wins, as lookups and listings show) as nothing: it counts what the mount
+// shows. Before, the hidden file's bytes and inode were counted too.
+func TestStatfsHiddenFile(t *testing.T) {
+	c := newCache(t)
+	mustApply(t, c, "alice", link(1, "docs", "x", strings.Repeat("a", 100000), t0))
+	mustApply(t, c, "bob", link(1, "docs", "x/y", "b", t0), link(2, "docs", "z", "z", t0))
+	dir := mountUnreal(t, c, newFetcher())
+	if fi, err := os.Stat(filepath.Join(dir, "docs", "x")); err != nil || !fi.IsDir() {
+		t.Fatalf("docs/x: %v, %v; want the directory", fi, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != 2 || st.Blocks != 1 {
+		t.Fatalf("statfs: %d files %d blocks; want 2 files (x/y, z) of 1 block, not alice's hidden 100000-byte x", st.Files, st.Blocks)
+	}
+}

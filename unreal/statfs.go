@@ -38,16 +38,27 @@ func (s *Server) statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno 
 	s.statMu.Lock()
 	defer s.statMu.Unlock()
 	if time.Since(s.statAt) > statfsMaxAge {
-		var files int64
-		var bytes float64
+		var files, hidden int64
+		var bytes, hiddenBytes float64
 		// One row per path, of its newest version (SQLite takes a bare
 		// column from the row that max() chose): a file several peers
 		// report is one file. A tie of mtimes takes either size.
 		err := s.cache.db.QueryRowContext(meta(ctx), `SELECT count(*), total(size) FROM
 			(SELECT size, max(mtime) FROM unreal_entries GROUP BY arena, path)`).Scan(&files, &bytes)
+		if err == nil {
+			// Less the files a directory of the same path hides (the
+			// directory wins: lookups and listings show it), counted the
+			// same way; found from the directories' side (CROSS JOIN keeps
+			// that order), one index look-up per directory, not per file.
+			err = s.cache.db.QueryRowContext(meta(ctx), `SELECT count(*), total(size) FROM
+				(SELECT e.size, max(e.mtime) FROM unreal_dirs d
+				CROSS JOIN unreal_entries e ON e.dir = d.parent AND e.name = d.name
+				GROUP BY e.arena, e.path)`).Scan(&hidden, &hiddenBytes)
+		}
 		if err != nil {
 			return s.errno("statfs", "", fmt.Errorf("count entries: %w", err))
 		}
+		files, bytes = max(files-hidden, 0), max(bytes-hiddenBytes, 0)
 		s.statFiles, s.statBlocks = uint64(files), uint64(bytes+statfsBlock-1)/statfsBlock
 		s.statAt = time.Now()
 	}
