@@ -22,7 +22,6 @@ import (
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/index"
-	"github.com/realsync/real/sqlitedb"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -151,7 +150,7 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 	}
 	dbFile := filepath.Join(dir, "real.db")
 	if _, err := os.Stat(dbFile); err == nil {
-		db, err := openDB(dbFile, running(dir))
+		db, err := openDB(dbFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
 		}
@@ -162,7 +161,7 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 		}
 		ix, err := index.Open(ctx, db, slog.New(slog.DiscardHandler))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, schemaOlder(dbFile, err))
+			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, schemaOlder(dbFile, running(dir), err))
 		}
 		if err := checkIndex(ctx, ix, filepath.Join(dir, "upper"), cfg.ArenaNames(), add); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCannotCheck, err)
@@ -174,20 +173,19 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 	return found, nil
 }
 
-// openDB opens real.db for the checks. With the daemon stopped verify only
-// reads: the database is opened read-only, so nothing verify runs (index.Open
-// applies pending schema migrations) can change the store. A real.db whose
-// schema is older than this binary's is then not checked at all ("could not
-// check", exit 2, saying so; see schemaOlder) rather than checked in part:
-// the checks read the index through this binary's queries, which rely on
-// the newer schema, and a user who runs verify to see whether a store is
-// sound expects it to leave the store as it found it; the next `real run`
-// upgrades it. While the daemon runs it has applied every migration of its
-// own binary, and verify opens the database as the daemon does (as before).
-func openDB(file string, daemonRuns bool) (*sql.DB, error) {
-	if daemonRuns {
-		return sqlitedb.Open(file)
-	}
+// openDB opens real.db for the checks, read-only, with the daemon stopped
+// and while it runs (SQLite's WAL lets a reader beside the daemon): nothing
+// verify runs can change the store (index.Open applies pending schema
+// migrations, which need writes). A real.db whose schema is older than this
+// binary's is then not checked at all ("could not check", exit 2, saying
+// so: see schemaOlder) rather than checked in part: the checks read the
+// index through this binary's queries, which rely on the newer schema, and
+// a user who runs verify to see whether a store is sound expects it to
+// leave the store as it found it. With the daemon stopped the next
+// `real run` upgrades it; while a daemon runs, that daemon is an older
+// binary than this one, and migrating its database under it (as verify did
+// before) could break it.
+func openDB(file string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -204,12 +202,15 @@ func openDB(file string, daemonRuns bool) (*sql.DB, error) {
 
 // schemaOlder turns the refused write of a pending migration on the
 // read-only database into what it means for the user.
-func schemaOlder(file string, err error) error {
+func schemaOlder(file string, daemonRuns bool, err error) error {
 	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY {
-		return fmt.Errorf("%s has an older schema than this binary (a migration is pending): verify only reads the store; start `real run` once to upgrade it, then verify again (%w)", file, err)
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_READONLY {
+		return err
 	}
-	return err
+	if daemonRuns {
+		return fmt.Errorf("%s has an older schema than this binary (a migration is pending): the running real is an older version; verify only reads the store: restart real run with this binary to upgrade it, then verify again (%w)", file, err)
+	}
+	return fmt.Errorf("%s has an older schema than this binary (a migration is pending): verify only reads the store; start `real run` once to upgrade it, then verify again (%w)", file, err)
 }
 
 // checkIndex compares the index rows of local files with the upper, and

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -183,5 +184,49 @@ func TestOlderSchemaStopped(t *testing.T) {
 	}
 	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'index_entry_redirect'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("verify changed real.db: migration 006 applied (%d, %v)", n, err)
+	}
+}
+
+// TestOlderSchemaRunning: while a daemon runs (its control socket answers)
+// with an older schema than this binary's (an old real still running after
+// an upgrade), verify does not migrate its database under it either: it
+// cannot check, and says to restart real run.
+func TestOlderSchemaRunning(t *testing.T) {
+	dir := store(t, map[string]string{"x": "1"})
+	file := filepath.Join(dir, "real.db")
+	db, err := sqlitedb.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close() // the daemon's connection, open throughout
+	for _, q := range []string{
+		`DROP INDEX index_entry_redirect`,
+		`DELETE FROM schema_migrations WHERE component = 'index' AND version = 6`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, controlSocket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, err = Store(context.Background(), dir)
+	if !errors.Is(err, ErrCannotCheck) || !strings.Contains(err.Error(), "restart real run") {
+		t.Fatalf("verify beside an older running daemon: %v, want ErrCannotCheck saying to restart real run", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE component = 'index' AND version = 6`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("verify changed the running daemon's real.db: migration 006 recorded (%d, %v)", n, err)
 	}
 }
