@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -82,9 +83,24 @@ func TestLaptopFilesReadable(t *testing.T) {
 	if !strings.Contains(office.log.String(), "reverse connection up") {
 		t.Errorf("the office did not log the reverse connection")
 	}
+	// A read that starts at the last chunk is checked by the laptop's
+	// verified-chunk tree, fetched over the reverse connection too.
+	f, err := os.Open(office.path("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(2 * blob.TreeChunk)
+	tail := make([]byte, len(big)-int(off))
+	if n, err := f.ReadAt(tail, off); n != len(tail) || !bytes.Equal(tail, big[off:]) {
+		t.Fatalf("read of the big file's last chunk first: %d bytes, %v; equal %v", n, err, bytes.Equal(tail[:n], big[off:off+int64(n)]))
+	}
+	f.Close()
+	if strings.Contains(office.log.String(), "no verified-chunk tree from the peer") {
+		t.Errorf("the office got no tree of the laptop's big file:\n%s", office.log)
+	}
 
 	laptop.stop(t)
-	_, err := readWithin(t, office.path("later"), 30*time.Second)
+	_, err = readWithin(t, office.path("later"), 30*time.Second)
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("reading the stopped laptop's file: %v, want EIO", err)
 	}
@@ -134,4 +150,18 @@ type recordingStore struct{ opened bool }
 func (s *recordingStore) Open(context.Context, string, string, string, blob.Hash) (rpc.Content, error) {
 	s.opened = true
 	return nil, rpc.ErrNotFound
+}
+
+// TestLaptopFilesAfterOfficeRestart: the laptop opens its reverse
+// connection again when the office comes back, so its files are readable
+// there again.
+func TestLaptopFilesAfterOfficeRestart(t *testing.T) {
+	office, laptop := householdLaptop(t)
+	one, two := random(3000), random(40000)
+	os.WriteFile(laptop.path("one"), one, 0o644)
+	eventually(t, "the laptop's file read on the office", sameContent(office.path("one"), one))
+	office.stop(t)
+	os.WriteFile(laptop.path("two"), two, 0o644)
+	office.start(t)
+	eventually(t, "the laptop's new file read on the restarted office", sameContent(office.path("two"), two))
 }
