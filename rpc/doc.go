@@ -23,6 +23,13 @@
 // waits for the hashing it cancels. A reply the peer stops taking in (its
 // HTTP/2 window stays shut) is abandoned after ServerConfig.StallTimeout
 // without progress (stall.go).
+//
+// A peer without an address (it cannot be called) has its files read over
+// a reverse connection it opens itself (reverse.go, offer.go): TLS as for
+// a call but with ALPN ReverseProto, after which it serves StoreService
+// (an Offer) and the Server it called is the HTTP/2 client
+// (Server.ReverseClient). Only a peer pinned without an address may open
+// one.
 package rpc
 
 import (
