@@ -308,13 +308,19 @@ func (h *handle) plan(first, last int64) ([]*chunk, error) {
 			h.giveUpHash()
 		}
 	}
-	if h.late && !h.treeGone && h.hashed >= 0 && !forward && first > h.hashed {
-		// A jump ahead within that window, past chunks nobody asked for:
-		// the hashing sees this read's bytes only if the reader comes
-		// back for those, and a late tree can check them now; so the
-		// hashing is given up, and the chunks are checked by the tree
-		// (TestReadTreeLateTreeChecksShortJump). At most ahead+2 chunks
-		// are looked at (a longer jump gave the hashing up above).
+	if h.late && !h.treeGone && h.hashed >= 0 && first > h.hashed {
+		// A read ahead of the hashing past chunks nobody asked for (a
+		// jump within that window, or a read going forward from a jump,
+		// which fetched no read-ahead): the hashing sees this read's
+		// bytes only if the reader comes back for those, and a late tree
+		// can check them now; so the hashing is given up, and the chunks
+		// are checked by the tree (TestReadTreeLateTreeChecksShortJump,
+		// TestReadTreeLateTreeChecksForwardPastGap). Chunks not hashed
+		// yet are never dropped (below), so in a read going on in order
+		// all of them are there. The chunks looked at are those the
+		// hashing lags behind this read: at most ahead+2 after a jump
+		// (a longer one gave the hashing up above), and no more than the
+		// handle keeps waiting for it otherwise.
 		for j := h.hashed; j < first; j++ {
 			if _, ok := h.chunks[j]; !ok {
 				h.giveUpHash()

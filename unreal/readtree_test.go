@@ -774,3 +774,56 @@ func TestReadTreeLateTreeChecksShortJump(t *testing.T) {
 		})
 	}
 }
+
+// A file whose tree came late, read from its start (the read-ahead takes
+// chunks 1-4), then at chunk 4 (a jump, but past no gap), then at chunk 6:
+// that read goes forward from chunk 4's, yet chunk 5 was never asked for
+// (a jump fetches no read-ahead), so the in-order hashing will not see
+// chunk 6 unless the reader comes back: it is checked by the late tree, a
+// peer serving bad bytes there is failed over, or the read is EIO. Before,
+// a forward read was not looked at for such a gap, and alice's bad bytes
+// were served as valid (a player reading a header, then hopping ahead).
+func TestReadTreeLateTreeChecksForwardPastGap(t *testing.T) {
+	data := randomData(t, 10*chunkSize+100)
+	opts := lateTreeOptions
+	opts.ReadAhead = 4 * chunkSize
+	for _, tc := range []struct {
+		name string
+		bob  bool // bob has good bytes
+	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTreeFetcher(t, data)
+			f.answer = corruptFrom(data, 6*chunkSize, "alice")
+			c := newCache(t)
+			release := lateTrees(t, f, false)
+			for _, h := range holders(tc.bob) {
+				mustApply(t, c, h, linkData(1, "big.bin", data))
+			}
+			dir := mountWith(t, c, f, opts)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			for _, at := range []int64{0, 4 * chunkSize} {
+				if n, err := fd.ReadAt(buf, at); err != nil || !bytes.Equal(buf[:n], data[at:at+int64(n)]) {
+					t.Fatalf("pread at %d (tree late): %d bytes, %v, or wrong bytes", at, n, err)
+				}
+			}
+			release()
+			at := int64(6*chunkSize + 4096)
+			var err error
+			select {
+			case err = <-preadWithin(fd, buf, at):
+			case <-time.After(20 * time.Second):
+				t.Fatal("pread in chunk 6 still waiting after 20 s")
+			}
+			if !tc.bob {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread in chunk 6, corrupt on the only peer, late tree: %v; want EIO", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
+				t.Fatalf("pread in chunk 6, corrupt on alice, late tree: %v, or not bob's good bytes", err)
+			}
+		})
+	}
+}
