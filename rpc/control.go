@@ -45,6 +45,7 @@ type PeerStatus struct {
 	ReportsSent          uint64
 	ReportsReceived      uint64
 	LastError            string
+	Reverse              bool // a reverse connection with the peer is up (ReverseProto)
 }
 
 // Control is implemented by the daemon for ControlService.
@@ -172,7 +173,7 @@ func (h *controlHandler) Status(ctx context.Context, _ *connect.Request[realv1.S
 			Acked: p.Acked, Pending: p.Pending, Received: p.Received,
 			SentSinceStart: p.SentSinceStart, ReceivedSinceStart: p.ReceivedSinceStart,
 			DuplicatesSinceStart: p.DuplicatesSinceStart, ReportsSent: p.ReportsSent,
-			ReportsReceived: p.ReportsReceived, LastError: p.LastError,
+			ReportsReceived: p.ReportsReceived, LastError: p.LastError, Reverse: p.Reverse,
 		})
 	}
 	return connect.NewResponse(res), nil
@@ -256,7 +257,7 @@ func (c *ControlClient) Status(ctx context.Context) (Status, error) {
 			Acked: p.GetAcked(), Pending: p.GetPending(), Received: p.GetReceived(),
 			SentSinceStart: p.GetSentSinceStart(), ReceivedSinceStart: p.GetReceivedSinceStart(),
 			DuplicatesSinceStart: p.GetDuplicatesSinceStart(), ReportsSent: p.GetReportsSent(),
-			ReportsReceived: p.GetReportsReceived(), LastError: p.GetLastError(),
+			ReportsReceived: p.GetReportsReceived(), LastError: p.GetLastError(), Reverse: p.GetReverse(),
 		})
 	}
 	return st, nil

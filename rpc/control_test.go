@@ -62,7 +62,7 @@ func TestControlStatusAndHistory(t *testing.T) {
 		st: Status{Name: "desk", Arenas: []string{"docs"}, History: 9, Trimmed: 3, IndexRows: 4, UnrealEntries: 5, Started: started,
 			Peers: []PeerStatus{{Name: "laptop", Address: "10.0.0.2:7410", Connected: true, LastContact: started.Add(time.Second),
 				Acked: 7, Pending: 2, Received: 11, SentSinceStart: 6, ReceivedSinceStart: 10, DuplicatesSinceStart: 1,
-				ReportsSent: 1, ReportsReceived: 2, LastError: "x"}}},
+				ReportsSent: 1, ReportsReceived: 2, LastError: "x", Reverse: true}}},
 		entries: sampleBatch(),
 	}
 	path := serveControl(t, fc)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/realsync/real/identity"
@@ -48,7 +49,12 @@ type Offer struct {
 	log  *slog.Logger
 
 	wg sync.WaitGroup // Serve calls running
+	up atomic.Int32   // Serve calls with a connection taken by the peer
 }
+
+// Up tells whether a reverse connection to the peer is up: the peer took
+// it and it has not ended.
+func (o *Offer) Up() bool { return o.up.Load() > 0 }
 
 // NewOffer checks cfg; it does not connect yet.
 func NewOffer(cfg OfferConfig) (*Offer, error) {
@@ -107,6 +113,8 @@ func (o *Offer) Serve(ctx context.Context) (connected bool, err error) {
 			MaxReceiveBufferPerStream: 4 << 20,
 		},
 	}
+	o.up.Add(1)
+	defer o.up.Add(-1)
 	ln := newOneConnListener(wc)
 	served := make(chan struct{})
 	go func() {

@@ -186,7 +186,10 @@ type PeerStatus struct {
 	ReportsSent     uint64 `protobuf:"varint,11,opt,name=reports_sent,json=reportsSent,proto3" json:"reports_sent,omitempty"`
 	ReportsReceived uint64 `protobuf:"varint,12,opt,name=reports_received,json=reportsReceived,proto3" json:"reports_received,omitempty"`
 	// The last error talking to the peer ("" when the last call succeeded).
-	LastError     string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// A reverse connection with the peer is up: one side has no address and
+	// opened it to the other, which reads that side's files over it.
+	Reverse       bool `protobuf:"varint,14,opt,name=reverse,proto3" json:"reverse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +315,13 @@ func (x *PeerStatus) GetLastError() string {
 	return ""
 }
 
+func (x *PeerStatus) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
 type HistoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Entries with an index above this one.
@@ -434,7 +444,7 @@ const file_real_v1_control_proto_rawDesc = "" +
 	"index_rows\x18\x05 \x01(\x04R\tindexRows\x12%\n" +
 	"\x0eunreal_entries\x18\x06 \x01(\x04R\runrealEntries\x12\x18\n" +
 	"\astarted\x18\a \x01(\x03R\astarted\x12)\n" +
-	"\x05peers\x18\b \x03(\v2\x13.real.v1.PeerStatusR\x05peers\"\xc6\x03\n" +
+	"\x05peers\x18\b \x03(\v2\x13.real.v1.PeerStatusR\x05peers\"\xe0\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -451,7 +461,8 @@ const file_real_v1_control_proto_rawDesc = "" +
 	"\freports_sent\x18\v \x01(\x04R\vreportsSent\x12)\n" +
 	"\x10reports_received\x18\f \x01(\x04R\x0freportsReceived\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\r \x01(\tR\tlastError\"<\n" +
+	"last_error\x18\r \x01(\tR\tlastError\x12\x18\n" +
+	"\areverse\x18\x0e \x01(\bR\areverse\"<\n" +
 	"\x0eHistoryRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"h\n" +
