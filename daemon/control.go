@@ -21,6 +21,7 @@ type control struct {
 	src     *source
 	peers   peerSet
 	order   []config.Peer
+	reverse func(peer string) bool // a reverse connection with the peer is up
 }
 
 func (c *control) Status(ctx context.Context) (rpc.Status, error) {
@@ -46,6 +47,7 @@ func (c *control) Status(ctx context.Context) (rpc.Status, error) {
 			SentSinceStart: p.sent.Load(), ReceivedSinceStart: p.received.Load(), DuplicatesSinceStart: p.duplicates.Load(),
 			ReportsSent: p.reportsSent.Load(), ReportsReceived: p.reportsRecv.Load()}
 		ps.LastContact, ps.LastError, ps.Connected = p.snapshot()
+		ps.Reverse = c.reverse != nil && c.reverse(p.name)
 		if ps.Acked, err = c.ix.Acked(ctx, p.name); err != nil {
 			return st, err
 		}

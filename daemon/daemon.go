@@ -229,7 +229,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	for name, c := range clients {
 		readers[name] = c
 	}
-	var offers []*rpc.Offer
+	offers := map[string]*rpc.Offer{}
 	for _, p := range peers {
 		switch {
 		case p.Address == "" && srv != nil:
@@ -241,7 +241,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			if err != nil {
 				return err
 			}
-			offers = append(offers, o)
+			offers[p.Name] = o
 		}
 	}
 
@@ -286,7 +286,13 @@ func Run(ctx context.Context, o Options) (err error) {
 	recv.remoteChanged(ctx, "", forgotten) // local modifications over the forgotten peers' files
 
 	ctl, err := rpc.ListenControl(filepath.Join(store, rpc.ControlName),
-		&control{name: cfg.Name, arenas: arenas, started: time.Now(), ix: ix, cache: cache, src: src, peers: states, order: cfg.Peers},
+		&control{name: cfg.Name, arenas: arenas, started: time.Now(), ix: ix, cache: cache, src: src, peers: states, order: cfg.Peers,
+			reverse: func(name string) bool {
+				if o := offers[name]; o != nil {
+					return o.Up()
+				}
+				return srv != nil && srv.Reverse(name)
+			}},
 		log.With("component", "control"))
 	if err != nil {
 		if srv != nil {

@@ -99,7 +99,17 @@ func TestLaptopFilesReadable(t *testing.T) {
 		t.Errorf("the office got no tree of the laptop's big file:\n%s", office.log)
 	}
 
+	if !peerOf(office.status(t), "laptop").Reverse || !peerOf(laptop.status(t), "office").Reverse {
+		t.Errorf("real status does not show the reverse connection up on both sides")
+	}
+
 	laptop.stop(t)
+	eventually(t, "the office's status shows the reverse connection down", func() error {
+		if peerOf(office.status(t), "laptop").Reverse {
+			return errors.New("still up")
+		}
+		return nil
+	})
 	_, err = readWithin(t, office.path("later"), 30*time.Second)
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("reading the stopped laptop's file: %v, want EIO", err)
