@@ -251,12 +251,62 @@ func (h *handle) readOnce(ctx context.Context, buf []byte, off int64) ([]byte, [
 		}
 		copy(buf[lo-off:hi-off], c.data[lo-idx*chunkSize:hi-idx*chunkSize])
 	}
+	if err := h.awaitBehind(ctx, first); err != nil {
+		return nil, nil, err
+	}
 	if end == h.e.Size && h.nchunk > 1 {
 		if err := h.verdict(ctx); err != nil {
 			return nil, nil, err
 		}
 	}
 	return out, want, nil
+}
+
+// awaitBehind, in a late handle whose in-order hashing lags behind a read
+// at chunk first, waits for the chunks between (asked for, or plan gave
+// the hashing up) and gives the hashing up when one of them failed: it
+// waits at that chunk for a read that may never come (the reader went on
+// past it), so this read's bytes would be served unchecked, as valid,
+// though the late tree can check them (the read then drops and checks
+// them: forgetUnchecked). Before, a failed read-ahead chunk the reader
+// hopped over was taken for a chunk merely being hashed
+// (TestReadTreeLateTreeChecksPastFailedChunk).
+func (h *handle) awaitBehind(ctx context.Context, first int64) error {
+	for {
+		h.mu.Lock()
+		if !h.late || h.treeGone || h.hashed < 0 || first <= h.hashed || h.chunks == nil {
+			h.mu.Unlock()
+			return nil
+		}
+		var wait *chunk
+		for j := h.hashed; j < first && wait == nil; j++ {
+			c, ok := h.chunks[j]
+			if !ok {
+				h.giveUpHash() // a gap (plan gives it up too)
+				break
+			}
+			select {
+			case <-c.done:
+				if c.err != nil {
+					h.giveUpHash()
+				}
+			default:
+				wait = c
+			}
+			if h.hashed < 0 {
+				break
+			}
+		}
+		h.mu.Unlock()
+		if wait == nil {
+			return nil
+		}
+		select {
+		case <-wait.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // plan returns the chunks first..last, starting the fetches of those

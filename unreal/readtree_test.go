@@ -827,3 +827,59 @@ func TestReadTreeLateTreeChecksForwardPastGap(t *testing.T) {
 		})
 	}
 }
+
+// A file whose tree came late, read from its start (the read-ahead takes
+// chunks 1-4, and chunk 2 fails on every peer), then at chunk 3, hopping
+// over chunk 2: the in-order hashing waits at chunk 2 for a read that does
+// not come, so chunk 3 is checked by the late tree: a peer serving bad
+// bytes there is failed over, or the read is EIO. Before, the failed chunk
+// was taken for one being hashed, and alice's bad bytes were served as
+// valid.
+func TestReadTreeLateTreeChecksPastFailedChunk(t *testing.T) {
+	data := randomData(t, 10*chunkSize+100)
+	opts := lateTreeOptions
+	opts.ReadAhead = 4 * chunkSize
+	for _, tc := range []struct {
+		name string
+		bob  bool // bob has good bytes
+	}{{name: "failover", bob: true}, {name: "only a bad peer"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTreeFetcher(t, data)
+			bad := corruptFrom(data, 3*chunkSize, "alice")
+			f.answer = func(ctx context.Context, call fetchCall, p []byte) (int, error, bool) {
+				if call.off == 2*chunkSize {
+					return 0, errors.New("connection reset"), true
+				}
+				return bad(ctx, call, p)
+			}
+			c := newCache(t)
+			release := lateTrees(t, f, false)
+			for _, h := range holders(tc.bob) {
+				mustApply(t, c, h, linkData(1, "big.bin", data))
+			}
+			dir := mountWith(t, c, f, opts)
+			fd := openDoc(t, dir, "big.bin")
+			buf := make([]byte, 64<<10)
+			if n, err := fd.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("pread at 0 (tree late): %d bytes, %v, or wrong bytes", n, err)
+			}
+			release()
+			at := int64(3*chunkSize + 4096)
+			var err error
+			select {
+			case err = <-preadWithin(fd, buf, at):
+			case <-time.After(20 * time.Second):
+				t.Fatal("pread in chunk 3 still waiting after 20 s")
+			}
+			if !tc.bob {
+				if !errors.Is(err, syscall.EIO) {
+					t.Fatalf("pread in chunk 3, corrupt on the only peer, chunk 2 failed, late tree: %v; want EIO", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
+				t.Fatalf("pread in chunk 3, corrupt on alice, chunk 2 failed, late tree: %v, or not bob's good bytes", err)
+			}
+		})
+	}
+}
