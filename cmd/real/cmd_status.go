@@ -26,7 +26,10 @@ type peerStatus struct {
 	Pending  uint64 `json:"pending"`  // our history entries not yet acknowledged
 	Received uint64 `json:"received"` // the last index of the peer's history applied here
 	// Only when the peer runs (from STORE/control.sock):
-	Connected            bool       `json:"connected"`
+	Connected bool `json:"connected"`
+	// Reverse: a reverse connection with this peer is up (the one of us
+	// without an address offers its files over a connection it opened).
+	Reverse              bool       `json:"reverse"`
 	LastContact          *time.Time `json:"last_contact,omitempty"`
 	SentSinceStart       uint64     `json:"sent_since_start"`
 	ReceivedSinceStart   uint64     `json:"received_since_start"`
@@ -89,6 +92,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			if p.Connected {
 				conn = "connected"
 			}
+			if p.Reverse {
+				conn += ", reverse connection up"
+			}
 			if p.LastContact != nil {
 				conn += ", last contact " + p.LastContact.Format(time.RFC3339)
 			}
@@ -125,7 +131,7 @@ func liveStatus(store string) (status, error) {
 		ps := peerStatus{Name: p.Name, Address: p.Address, Acked: p.Acked, Pending: p.Pending, Received: p.Received,
 			Connected: p.Connected, SentSinceStart: p.SentSinceStart, ReceivedSinceStart: p.ReceivedSinceStart,
 			DuplicatesSinceStart: p.DuplicatesSinceStart, ReportsSent: p.ReportsSent, ReportsReceived: p.ReportsReceived,
-			LastError: p.LastError}
+			LastError: p.LastError, Reverse: p.Reverse}
 		if !p.LastContact.IsZero() {
 			ps.LastContact = &p.LastContact
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,4 +147,44 @@ func TestStatusStoppedChangesNothing(t *testing.T) {
 		t.Fatalf("real status applied migrations: %d rows, had %d", n, migs)
 	}
 	db.Close()
+}
+
+// real status of a peer that a laptop (no address, no listen) calls shows
+// the laptop's reverse connection up, in the text and in --json, and so
+// does the laptop's status of that peer.
+func TestStatusShowsReverseConnection(t *testing.T) {
+	privtest.Require(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	office := filepath.Join(t.TempDir(), "office")
+	mustReal(t, "init", "--store", office, "--name", "office", "--listen", addr)
+	laptop := filepath.Join(t.TempDir(), "laptop")
+	mustReal(t, "init", "--store", laptop, "--name", "laptop")
+	mustReal(t, "peer", "add", "--store", office, "--name", "laptop", "--key", strings.TrimSpace(mustReal(t, "key", "--store", laptop)))
+	mustReal(t, "peer", "add", "--store", laptop, "--name", "office", "--address", addr, "--key", strings.TrimSpace(mustReal(t, "key", "--store", office)))
+	runUntilCleanup(t, office)
+	runUntilCleanup(t, laptop)
+	for _, c := range []struct{ store, peer string }{{office, "laptop"}, {laptop, "office"}} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var st status
+			if err := json.Unmarshal([]byte(mustReal(t, "status", "--store", c.store, "--json")), &st); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Peers) == 1 && st.Peers[0].Name == c.peer && st.Peers[0].Reverse {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status of %s: no reverse connection with %s up after 20 s: %+v", c.store, c.peer, st.Peers)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if out := mustReal(t, "status", "--store", c.store); !strings.Contains(out, "reverse connection up") {
+			t.Errorf("status text of %s does not show the reverse connection:\n%s", c.store, out)
+		}
+	}
 }
