@@ -257,14 +257,45 @@ func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) (moved
 	if len(scopes) == 0 {
 		return false, nil
 	}
-	// And the changed path itself, which the rename hides at the old
-	// place (a new file there is Unlinked at the old path, as the rename
-	// of the dir was: it shows at the new one).
-	scopes = append(scopes, scope{arena: e.Arena, dir: e.Path})
+	shownAt := slices.Clone(scopes)
 	if err := r.syncLocked(ctx, outermost(scopes)); err != nil {
 		return true, fmt.Errorf("remote change %s/%s: renamed dirs showing it: %w", e.Arena, e.Path, err)
 	}
+	if e.Kind == history.Link {
+		// Hidden at every new path too (a dir inside the renamed one
+		// deleted, made again or renamed away here): nobody here sees
+		// the peer's file, so it is not Unlinked at the old path either,
+		// but kept hidden as under any dir deleted here
+		// (remoteUnderDeleted). Before, the peer's new file was removed
+		// from every peer though it never showed here.
+		shows, err := r.showsAny(ctx, shownAt, changed)
+		if err != nil || !shows {
+			return false, err
+		}
+	}
+	// And the changed path itself, which the rename hides at the old
+	// place (a new file there is Unlinked at the old path, as the rename
+	// of the dir was: it shows at the new one).
+	if err := r.syncLocked(ctx, []scope{{arena: e.Arena, dir: e.Path}}); err != nil {
+		return true, fmt.Errorf("remote change %s/%s: its old path: %w", e.Arena, e.Path, err)
+	}
 	return true, nil
+}
+
+// showsAny reports whether the merged view shows the lower file changed
+// ("arena/path") at one of the paths ats, as decoded: a row there whose
+// data is that lower file.
+func (r *Real) showsAny(ctx context.Context, ats []scope, changed string) (bool, error) {
+	for _, at := range ats {
+		row, ok, err := r.ix.Get(ctx, at.arena, at.dir)
+		if err != nil {
+			return false, err
+		}
+		if ok && (row.Kind == index.Moved || row.Kind == index.Meta) && row.Origin == changed {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // parentPath is the parent of p inside an arena ("" for a top-level name).
