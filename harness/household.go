@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ type Setup struct {
 	Peers []string
 	// Arenas are added on every peer.
 	Arenas []Arena
+	// NoListen are peers (of Peers) made without a listening address, as
+	// a laptop behind NAT: `real init` without --listen, and pinned on
+	// the others without --address (they read its files over the reverse
+	// connection it opens). Their Addr is the zero value.
+	NoListen []string
 	// Bin, if set, is the program run instead of the built `real` (a
 	// stand-in that keeps the same command-line contract, for testing the
 	// harness itself).
@@ -54,7 +60,8 @@ type Peer struct {
 	*Node
 	// Store is the peer's --store dir; Mount its --mount dir (the merged view).
 	Store, Mount string
-	// Addr is the address it listens on and that the others dial.
+	// Addr is the address it listens on and that the others dial; the
+	// zero value for a peer of Setup.NoListen.
 	Addr netip.AddrPort
 	// Key is its public key, as `real key` prints it.
 	Key string
@@ -80,6 +87,11 @@ func New(t testing.TB, s Setup) *Household {
 	// TempDir first: its removal is then the last cleanup.
 	dir := t.TempDir()
 	t.Cleanup(func() { assertNoMounts(t, dir) })
+	for _, n := range s.NoListen {
+		if !slices.Contains(s.Peers, n) {
+			t.Fatalf("harness: Setup.NoListen names %q, which is not in Setup.Peers %v", n, s.Peers)
+		}
+	}
 	nw := NewNetwork(t, s.Peers...)
 	h := &Household{Net: nw, Bin: s.Bin, Arenas: s.Arenas, Dir: dir, t: t}
 	if h.Bin == "" {
@@ -100,10 +112,17 @@ func New(t testing.TB, s Setup) *Household {
 			LogPath: filepath.Join(dir, n.Name+".log"),
 			h:       h,
 		}
+		if slices.Contains(s.NoListen, n.Name) {
+			p.Addr = netip.AddrPort{}
+		}
 		if err := os.MkdirAll(p.Mount, 0o755); err != nil {
 			t.Fatalf("harness: %v", err)
 		}
-		h.real(t, "init", "--store", p.Store, "--name", p.Name, "--listen", p.Addr.String())
+		args := []string{"init", "--store", p.Store, "--name", p.Name}
+		if p.Addr.IsValid() {
+			args = append(args, "--listen", p.Addr.String())
+		}
+		h.real(t, args...)
 		p.Key = strings.TrimSpace(h.real(t, "key", "--store", p.Store))
 		if p.Key == "" || strings.Contains(p.Key, "\n") {
 			t.Fatalf("harness: `real key --store %s` printed %q, want one line", p.Store, p.Key)
@@ -113,7 +132,11 @@ func New(t testing.TB, s Setup) *Household {
 	for _, p := range h.peers {
 		for _, o := range h.peers {
 			if o != p {
-				h.real(t, "peer", "add", "--store", p.Store, "--name", o.Name, "--address", o.Addr.String(), "--key", o.Key)
+				args := []string{"peer", "add", "--store", p.Store, "--name", o.Name, "--key", o.Key}
+				if o.Addr.IsValid() {
+					args = append(args, "--address", o.Addr.String())
+				}
+				h.real(t, args...)
 			}
 		}
 		for _, a := range s.Arenas {
