@@ -50,6 +50,47 @@ type Offer struct {
 
 	wg sync.WaitGroup // Serve calls running
 	up atomic.Int32   // Serve calls with a connection taken by the peer
+
+	// The requests being handled: a Serve past its grace returns while
+	// a handler may still be reading a Content (a slow disk), and Close
+	// waits for them.
+	mu      sync.Mutex
+	running int           // handlers running (mu)
+	idle    chan struct{} // closed when running drops to 0, if asked for (mu)
+}
+
+// track counts the requests being handled.
+func (o *Offer) track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.running++
+		o.mu.Unlock()
+		defer func() {
+			o.mu.Lock()
+			o.running--
+			if o.running == 0 && o.idle != nil {
+				close(o.idle)
+				o.idle = nil
+			}
+			o.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handled is closed once no request is being handled.
+func (o *Offer) handled() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.running == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if o.idle == nil {
+		o.idle = make(chan struct{})
+	}
+	return o.idle
 }
 
 // Up tells whether a reverse connection to the peer is up: the peer took
@@ -98,7 +139,7 @@ func (o *Offer) Serve(ctx context.Context) (connected bool, err error) {
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
 	hs := &http.Server{
-		Handler:     o.s.handler,
+		Handler:     o.track(o.s.handler),
 		Protocols:   &protos,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ConnContext: func(c context.Context, _ net.Conn) context.Context {
@@ -184,9 +225,10 @@ func (o *Offer) open(ctx context.Context) (*tls.Conn, error) {
 	return tc, nil
 }
 
-// Close stops the Tree hashing and waits, until ctx is done, for it and
-// for the Serve calls running (their ctx must be done): once it returned
-// nil no Content is read any more.
+// Close stops the Tree hashing and waits, until ctx is done, for it, for
+// the Serve calls running (their ctx must be done) and for the requests
+// they left being handled (a read from a slow disk outlives Serve's
+// grace): once it returned nil no Content is read any more.
 func (o *Offer) Close(ctx context.Context) error {
 	o.s.trees.close()
 	done := make(chan struct{})
@@ -198,6 +240,11 @@ func (o *Offer) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return fmt.Errorf("rpc offer to %s: close: %w", o.peer.Name, ctx.Err())
+	}
+	select {
+	case <-o.handled():
+	case <-ctx.Done():
+		return fmt.Errorf("rpc offer to %s: close: reads still running: %w", o.peer.Name, ctx.Err())
 	}
 	if err := o.s.trees.wait(ctx); err != nil {
 		return fmt.Errorf("rpc offer to %s: close: %w", o.peer.Name, err)
