@@ -1,0 +1,115 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/realsync/real/blob"
+	"github.com/realsync/real/identity"
+)
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// settled waits until count() is at most want (goroutines and connections
+// wind down after a close), and returns its last value.
+func settled(count func() int, want int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	n := count()
+	for n > want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		n = count()
+	}
+	return n
+}
+
+// TestReverseReconnectsLeakNothing: a laptop that connects, is read and
+// goes away again and again (hours of a flaky link) leaves no goroutine
+// and no file descriptor behind on either side, whether its connection
+// ends on its side or is replaced by its next one.
+func TestReverseReconnectsLeakNothing(t *testing.T) {
+	f := newFixture(t)
+	data := bytes.Repeat([]byte("laptop "), 1000)
+	laptop := &memStore{files: map[string][]byte{"docs/a": data}}
+	rc := f.srv.ReverseClient(Peer{Name: "laptop", Key: identity.Public(f.clientKey)}, nil)
+	o := f.offerFrom(t, f.clientKey, laptop)
+	read := func() {
+		t.Helper()
+		buf := make([]byte, len(data))
+		if _, err := rc.ReadAt(ctxT(t), "docs", "a", blob.Of(data), buf, 0); err != nil || !bytes.Equal(buf, data) {
+			t.Fatalf("read over the reverse connection: %v", err)
+		}
+	}
+	// once connects, reads, and ends the connection on the laptop's side.
+	once := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			o.Serve(ctx)
+		}()
+		waitUntil(t, "reverse connection up", func() bool { return f.srv.Reverse("laptop") })
+		read()
+		cancel()
+		<-done
+		waitUntil(t, "reverse connection down", func() bool { return !f.srv.Reverse("laptop") })
+	}
+	// replaced connects twice, the second replacing the first on the
+	// server, and reads over each.
+	replaced := func() {
+		o2 := f.offerFrom(t, f.clientKey, laptop)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{}, 2)
+		go func() {
+			o.Serve(ctx)
+			done <- struct{}{}
+		}()
+		waitUntil(t, "first reverse connection up", func() bool { return o.Up() && f.srv.Reverse("laptop") })
+		read()
+		go func() {
+			o2.Serve(ctx)
+			done <- struct{}{}
+		}()
+		waitUntil(t, "first connection replaced", func() bool { return !o.Up() })
+		waitUntil(t, "second reverse connection up", func() bool { return o2.Up() && f.srv.Reverse("laptop") })
+		read()
+		cancel()
+		<-done
+		<-done
+		if err := o2.Close(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "reverse connection down", func() bool { return !f.srv.Reverse("laptop") })
+	}
+	for range 3 { // warm up: pools, timers, the tree cache
+		once()
+		replaced()
+	}
+	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	const rounds = 8
+	for range rounds {
+		once()
+		replaced()
+	}
+	if g := settled(runtime.NumGoroutine, g0+5); g > g0+5 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after %d reconnects, %d before:\n%s", g, 3*rounds, g0, buf[:runtime.Stack(buf, true)])
+	}
+	if fd := settled(func() int { return openFDs(t) }, fd0+3); fd > fd0+3 {
+		t.Errorf("%d open fds after %d reconnects, %d before", fd, 3*rounds, fd0)
+	}
+	if err := o.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
