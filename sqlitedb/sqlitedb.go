@@ -29,6 +29,20 @@ func Open(file string) (*sql.DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	return open(file, q)
+}
+
+// OpenReadOnly opens the database at file read-only (mode=ro): no
+// statement on it can change the store, and a pending migration fails
+// (what `real status` and `real verify` of a store need: they only look).
+func OpenReadOnly(file string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	return open(file, q)
+}
+
+func open(file string, q url.Values) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)

@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/realsync/real/blob"
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/index"
+	"github.com/realsync/real/sqlitedb"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -186,18 +186,7 @@ func once(ctx context.Context, dir string) ([]Finding, error) {
 // binary than this one, and migrating its database under it (as verify did
 // before) could break it.
 func openDB(file string) (*sql.DB, error) {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
-	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
-	return db, nil
+	return sqlitedb.OpenReadOnly(file)
 }
 
 // schemaOlder turns the refused write of a pending migration on the

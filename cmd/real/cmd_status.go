@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/realsync/real/config"
 	"github.com/realsync/real/daemon"
 	"github.com/realsync/real/rpc"
-	_ "github.com/realsync/real/sqlitedb" // registers the "sqlite" driver
+	"github.com/realsync/real/sqlitedb"
 )
 
 type peerStatus struct {
@@ -158,7 +157,7 @@ func storedStatus(cfg *config.Config, store string) (status, error) {
 		}
 		return st, nil
 	}
-	db, err := openReadOnly(file)
+	db, err := sqlitedb.OpenReadOnly(file)
 	if err != nil {
 		return status{}, err
 	}
@@ -206,21 +205,4 @@ func storedStatus(cfg *config.Config, store string) (status, error) {
 		st.Peers = append(st.Peers, ps)
 	}
 	return st, nil
-}
-
-// openReadOnly opens the SQLite database file read-only: no statement on
-// it can change the store.
-func openReadOnly(file string) (*sql.DB, error) {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
-	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
-	return db, nil
 }
