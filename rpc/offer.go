@@ -26,6 +26,13 @@ type offerTLSKey struct{}
 // requests in flight.
 const offerGrace = 2 * time.Second
 
+// offerSteady is how long a reverse connection must have been up for
+// Serve to report it connected (the caller's backoff starts over): one
+// the peer drops sooner, again and again (a second machine with this
+// peer's key, whose connections replace ours), is retried with a growing
+// backoff instead of many times a second.
+const offerSteady = 5 * time.Second
+
 // OfferConfig configures NewOffer.
 type OfferConfig struct {
 	Peer  Peer               // the peer offered to: it has an Address, and pins us without one
@@ -57,12 +64,18 @@ type Offer struct {
 	mu      sync.Mutex
 	running int           // handlers running (mu)
 	idle    chan struct{} // closed when running drops to 0, if asked for (mu)
+	closing bool          // Close was called: a request still arriving is refused (mu)
 }
 
 // track counts the requests being handled.
 func (o *Offer) track(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
+		if o.closing {
+			o.mu.Unlock()
+			http.Error(w, "closing", http.StatusServiceUnavailable)
+			return
+		}
 		o.running++
 		o.mu.Unlock()
 		defer func() {
@@ -78,10 +91,12 @@ func (o *Offer) track(next http.Handler) http.Handler {
 	})
 }
 
-// handled is closed once no request is being handled.
+// handled takes no request any more and returns a channel closed once
+// none is being handled.
 func (o *Offer) handled() <-chan struct{} {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.closing = true
 	if o.running == 0 {
 		c := make(chan struct{})
 		close(c)
@@ -121,7 +136,8 @@ func NewOffer(cfg OfferConfig) (*Offer, error) {
 
 // Serve opens one reverse connection to the peer and serves on it until
 // it ends (the peer closed it or went silent past the pings) or ctx is
-// done. connected tells whether the peer took the connection; the error
+// done. connected tells whether the peer took the connection and kept it
+// for offerSteady at least (one ended sooner is not); the error
 // says why it ended (ErrUnavailable; ErrPeerKey when the peer refused our
 // key), or is ctx's. Call it again, with backoff, to keep the peer able
 // to read our files.
@@ -156,6 +172,7 @@ func (o *Offer) Serve(ctx context.Context) (connected bool, err error) {
 	}
 	o.up.Add(1)
 	defer o.up.Add(-1)
+	start := time.Now()
 	ln := newOneConnListener(wc)
 	served := make(chan struct{})
 	go func() {
@@ -176,6 +193,10 @@ func (o *Offer) Serve(ctx context.Context) (connected bool, err error) {
 	<-served
 	if ctx.Err() != nil {
 		return true, ctx.Err()
+	}
+	if time.Since(start) < offerSteady { // the same text each time: logged once
+		return false, fmt.Errorf("peer %s: reverse connection: %w: it ended within %v (another connection with our key replacing it?)",
+			o.peer.Name, ErrUnavailable, offerSteady)
 	}
 	return true, fmt.Errorf("peer %s: reverse connection: %w: it ended", o.peer.Name, ErrUnavailable)
 }

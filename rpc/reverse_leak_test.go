@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"testing"
@@ -111,5 +112,40 @@ func TestReverseReconnectsLeakNothing(t *testing.T) {
 	}
 	if err := o.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReverseReplacedAtOnceIsNotConnected: a laptop's connection that the
+// server drops at once, because another one with its key replaces it (its
+// store copied to a second machine, both running), is not reported
+// connected: the daemon's backoff grows instead of the two machines
+// replacing each other's connection many times a second, each logged.
+func TestReverseReplacedAtOnceIsNotConnected(t *testing.T) {
+	f := newFixture(t)
+	laptop := &memStore{files: map[string][]byte{"docs/a": []byte("x")}}
+	first, second := f.offerFrom(t, f.clientKey, laptop), f.offerFrom(t, f.clientKey, laptop)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	type result struct {
+		connected bool
+		err       error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := first.Serve(ctx)
+		done <- result{c, err}
+	}()
+	waitUntil(t, "first connection up", func() bool { return first.Up() && f.srv.Reverse("laptop") })
+	go second.Serve(ctx)
+	r := <-done
+	if r.connected || !errors.Is(r.err, ErrUnavailable) {
+		t.Fatalf("Serve of a connection replaced at once = %v, %v; want not connected, ErrUnavailable", r.connected, r.err)
+	}
+	waitUntil(t, "second connection up", func() bool { return second.Up() && f.srv.Reverse("laptop") })
+	cancel()
+	for _, o := range []*Offer{first, second} {
+		if err := o.Close(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
