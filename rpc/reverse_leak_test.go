@@ -3,7 +3,9 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"os"
 	"runtime"
 	"testing"
@@ -147,5 +149,55 @@ func TestReverseReplacedAtOnceIsNotConnected(t *testing.T) {
 		if err := o.Close(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestReverseOlderPeerWithoutALPN: an Offer to a peer running an older
+// real (its TLS offers h2 only) is refused in the handshake, not taken:
+// Serve says not connected with ErrUnavailable at once, so the daemon's
+// backoff grows instead of reconnecting in a loop.
+func TestReverseOlderPeerWithoutALPN(t *testing.T) {
+	serverKey, clientKey := newKey(t), newKey(t)
+	cert, err := selfSigned(serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequestClientCert, NextProtos: []string{"h2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.(*tls.Conn).Handshake()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	o, err := NewOffer(OfferConfig{
+		Peer:  Peer{Name: "desk", Key: identity.Public(serverKey), Address: ln.Addr().String()},
+		Key:   clientKey,
+		Store: &memStore{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		connected, err := o.Serve(ctxT(t))
+		if connected || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Serve to an older peer = %v, %v; want not connected, ErrUnavailable", connected, err)
+		}
+	}
+	if err := o.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
 	}
 }
