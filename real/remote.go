@@ -150,6 +150,51 @@ func (r *Real) hiddenByUpper(arena, p string) (bool, error) {
 	return false, nil
 }
 
+// showsLowerAt reports whether the merged view shows the lower file
+// lowerFile ("arena/path") at merged path p of arena, as the upper is now:
+// redirects followed, no non-directory on the way, no opaque dir below the
+// last redirect, and no upper entry at p itself (a metacopy there was made
+// from another file).
+func (r *Real) showsLowerAt(arena, p, lowerFile string) (bool, error) {
+	dir, lower := "", arena // merged dir and the lower dir it shows ("" = none)
+	elems := strings.Split(p, "/")
+	for i, el := range elems {
+		child := pjoin(dir, el)
+		childLower := ""
+		if lower != "" {
+			childLower = lower + "/" + el
+		}
+		full := r.upperPath(arena, child)
+		var st unix.Stat_t
+		if err := unix.Lstat(full, &st); vanished(err) {
+			// The lower shows through from here down.
+			rest := strings.Join(elems[i+1:], "/")
+			return childLower != "" && pjoin(childLower, rest) == lowerFile, nil
+		} else if err != nil {
+			return false, fmt.Errorf("stat %s: %w", full, err)
+		}
+		if i == len(elems)-1 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return false, nil
+		}
+		f, err := readFacts(full, overlayPrefix(r.l.UserXattr))
+		if vanished(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if f.opaque {
+			childLower = "" // hides the natural lower; a redirect below still shows its own
+		}
+		if f.hasRedir {
+			if childLower, err = parseRedirect(f.redirect, lower); err != nil {
+				return false, nil
+			}
+		}
+		dir, lower = child, childLower
+	}
+	return false, nil
+}
+
 // settleWritten re-decodes the local metacopies that e would act on (at
 // e's path, or renamed from it) whose upper file is no longer a metacopy:
 // written to since the last pass (overlay copied the data up, in place),
@@ -217,33 +262,14 @@ func (r *Real) isMetacopy(full string) (bool, error) {
 // a dir renamed here was shown at the new path with no Link there, and the
 // peers were told (and asked to fetch) the old blob.
 func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) (moved bool, err error) {
-	dirs, err := r.ix.Redirected(ctx)
+	dirs, err := r.redirectLowers(ctx)
 	if err != nil || len(dirs) == 0 {
 		return false, err
 	}
 	changed := tree.Join(e.Arena, e.Path)
-	// The lower dir each redirected dir shows: its redirect resolved
-	// against its parent's lower dir (natural, or an enclosing redirected
-	// dir's, in tree order before it).
-	lowerOf := map[string]string{} // "arena/path" of a redirected dir -> its lower dir
-	parentLower := func(arena, p string) string {
-		for dir := parentPath(p); ; dir = parentPath(dir) {
-			if dir == "" {
-				return tree.Join(arena, parentRest(p, ""))
-			}
-			if l, ok := lowerOf[tree.Join(arena, dir)]; ok {
-				return tree.Join(l, parentRest(p, dir))
-			}
-		}
-	}
 	var scopes []scope
 	for _, d := range dirs {
-		lower, err := parseRedirect(d.Origin, parentLower(d.Arena, d.Path))
-		if err != nil {
-			continue // ignored by the decoder too (it warns)
-		}
-		lowerOf[tree.Join(d.Arena, d.Path)] = lower
-		if index.Within(changed, lower) && changed != lower {
+		if lower := d.lower; index.Within(changed, lower) && changed != lower {
 			// Only the path the change shows at: the decoder resolves the
 			// redirects above it (a scope may start deep in a renamed dir,
 			// as the watcher's do). Re-decoding the whole dir made each
@@ -280,6 +306,45 @@ func (r *Real) followRedirectedDirs(ctx context.Context, e history.Entry) (moved
 		return true, fmt.Errorf("remote change %s/%s: its old path: %w", e.Arena, e.Path, err)
 	}
 	return true, nil
+}
+
+// redirected is a dir renamed here and the lower dir it shows.
+type redirected struct {
+	index.Row
+	lower string // "arena/path"
+}
+
+// redirectLowers returns the dirs renamed here (Dir rows with a redirect)
+// with the lower dir each shows: its redirect resolved against its
+// parent's lower dir (natural, or an enclosing redirected dir's, in tree
+// order before it). A redirect that does not parse is left out (the
+// decoder ignores it too, and warns).
+func (r *Real) redirectLowers(ctx context.Context) ([]redirected, error) {
+	dirs, err := r.ix.Redirected(ctx)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	lowerOf := map[string]string{} // "arena/path" of a redirected dir -> its lower dir
+	parentLower := func(arena, p string) string {
+		for dir := parentPath(p); ; dir = parentPath(dir) {
+			if dir == "" {
+				return tree.Join(arena, parentRest(p, ""))
+			}
+			if l, ok := lowerOf[tree.Join(arena, dir)]; ok {
+				return tree.Join(l, parentRest(p, dir))
+			}
+		}
+	}
+	out := make([]redirected, 0, len(dirs))
+	for _, d := range dirs {
+		lower, err := parseRedirect(d.Origin, parentLower(d.Arena, d.Path))
+		if err != nil {
+			continue
+		}
+		lowerOf[tree.Join(d.Arena, d.Path)] = lower
+		out = append(out, redirected{Row: d, lower: lower})
+	}
+	return out, nil
 }
 
 // showsAny reports whether the merged view shows the lower file changed

@@ -31,6 +31,10 @@ type dirState struct {
 	lower   string // lower tree path ("arena/dir") it merges; "" = none
 	hiding  bool   // remote files at the natural paths below are not shown
 	covered bool   // a hidden-row walk of this pass already covers it
+	// settled: what hides here was indexed so before this pass (an
+	// unchanged whiteout, an opaque or redirected dir with its row), so a
+	// remote file newly hidden below arrived from a peer, not deleted here.
+	settled bool
 }
 
 // syncer is one decoding pass: it walks scopes of the upper and the index
@@ -51,6 +55,9 @@ type syncer struct {
 	oldDone bool
 	pending pendingHeap
 	facts   map[string]*facts // upper dir facts by merged path (shadow checks)
+
+	redirs      []redirected // dirs renamed here, read once a pass needs them (renamedAway)
+	redirLoaded bool
 }
 
 // sync re-decodes scopes (one code path for CatchUp and the watcher) and
@@ -130,7 +137,7 @@ func (s *syncer) scope(sc scope) error {
 	// Whatever is left pending or old is beyond the last upper entry.
 	for s.pending.Len() > 0 {
 		it := heap.Pop(&s.pending).(pendingRow)
-		if err := s.virtual(it.row); err != nil {
+		if err := s.virtual(it); err != nil {
 			return err
 		}
 	}
@@ -233,7 +240,7 @@ func (s *syncer) walkScope(dir string) error {
 	}
 	if dir == "" {
 		if st.hiding {
-			if err := s.expandHidden("", false); err != nil {
+			if err := s.expandHidden("", false, false); err != nil {
 				return err
 			}
 			st.covered = true
@@ -251,10 +258,21 @@ func (s *syncer) walkScope(dir string) error {
 		if exists && !isDir {
 			// Under a whiteout or a file: nothing of the scope is in the
 			// upper; a whiteout hides what the lower had there.
-			st = dirState{hiding: true}
+			settled := st.hiding && st.settled
+			if !settled {
+				if settled, err = s.indexedHiding(p, nil); err != nil {
+					return err
+				}
+			}
+			st = dirState{hiding: true, settled: settled}
 			continue
 		}
 		st = s.childState(st, p, f)
+		if st.hiding && !st.settled && exists && (f.opaque || f.hasRedir) {
+			if st.settled, err = s.indexedHiding(p, f); err != nil {
+				return err
+			}
+		}
 	}
 	return s.walkEntry(dir, st, true)
 }
@@ -282,7 +300,7 @@ func (s *syncer) childState(ps dirState, p string, f *facts) dirState {
 	if ps.lower != "" {
 		natural = ps.lower + "/" + pathBase(p)
 	}
-	st := dirState{lower: natural, hiding: ps.hiding, covered: ps.covered}
+	st := dirState{lower: natural, hiding: ps.hiding, covered: ps.covered, settled: ps.hiding && ps.settled}
 	if f == nil {
 		return st
 	}
@@ -372,7 +390,7 @@ func (s *syncer) walkStat(p, dirFull, name string, st *unix.Stat_t, err error, p
 				}
 			}
 			if cs.hiding && !cs.covered {
-				return s.expandHidden(p, true)
+				return s.expandHidden(p, true, cs.settled)
 			}
 		}
 		return nil
@@ -405,7 +423,11 @@ func (s *syncer) walkStat(p, dirFull, name string, st *unix.Stat_t, err error, p
 	case row.Kind == index.Whiteout && row.Blob.IsZero(), row.Kind == index.File && !sameRow(old, row):
 		// The lower entry it hides or replaces may be a directory: its
 		// files are gone too (hidden rows below p).
-		return s.expandHidden(p, false)
+		// A whiteout indexed before hid them before this pass: a new one
+		// below is a peer's, not deleted here (settled). Not its stat:
+		// overlay shares whiteout inodes, whose ctime changes with every
+		// new whiteout.
+		return s.expandHidden(p, false, old != nil && old.Kind == index.Whiteout)
 	case row.Kind == index.File:
 		// Unchanged: what it hid is still hidden (no remote walk per file).
 		return s.keepBelow(p)
@@ -417,7 +439,7 @@ func (s *syncer) walkStat(p, dirFull, name string, st *unix.Stat_t, err error, p
 // moves or hides, and walks its entries.
 func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error {
 	var f facts
-	gone := false
+	gone, indexed := false, false
 	_, err := s.emitUpper(p, func(old *index.Row) (*index.Row, error) {
 		var fi unix.Stat_t
 		if err := unix.Lstat(full, &fi); vanished(err) || (err == nil && fi.Mode&unix.S_IFMT != unix.S_IFDIR) {
@@ -435,6 +457,7 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 			return nil, err
 		}
 		f = ff
+		indexed = old != nil && old.Kind == index.Dir && old.Opaque == ff.opaque && old.Origin == ff.redirect
 		row := &index.Row{Arena: s.arena, Path: p, Kind: index.Dir, Inode: fi.Ino, Origin: ff.redirect, Opaque: ff.opaque}
 		if old != nil && old.Kind == index.Dir {
 			row.Blob = old.Blob
@@ -454,6 +477,9 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 	}
 	s.facts[p] = &f
 	st := s.childState(ps, p, &f)
+	if st.hiding && !st.settled && (f.opaque || f.hasRedir) {
+		st.settled = indexed // it hides, and did so before this pass
+	}
 	// Expansion roots: a redirected dir, or the scope root when an ancestor
 	// moves lower content into it (below, the expansion covers plain dirs).
 	if s.moved(st, p) && (f.hasRedir || root) {
@@ -462,7 +488,7 @@ func (s *syncer) walkDirIn(p string, ps dirState, full string, root bool) error 
 		}
 	}
 	if st.hiding && !st.covered {
-		if err := s.expandHidden(p, false); err != nil {
+		if err := s.expandHidden(p, false, st.settled); err != nil {
 			return err
 		}
 		st.covered = true
@@ -739,21 +765,22 @@ func (s *syncer) shadowed(e, sub string) (bool, error) {
 
 // expandHidden queues a Hidden row for every remote file under merged path
 // h (and at h itself when self): they are not shown at their paths.
-func (s *syncer) expandHidden(h string, self bool) error {
+// settled: what hides them was indexed before this pass (see virtual).
+func (s *syncer) expandHidden(h string, self, settled bool) error {
 	if self {
 		f, found, err := s.r.remote.Lookup(s.ctx, s.arena, h)
 		if err != nil {
 			return fmt.Errorf("remote lookup %s/%s: %w", s.arena, h, err)
 		}
 		if found {
-			heap.Push(&s.pending, pendingRow{prec: 2, row: hiddenRow(s.arena, h, f)})
+			heap.Push(&s.pending, pendingRow{prec: 2, row: hiddenRow(s.arena, h, f), settled: settled})
 		}
 	}
 	err := s.r.remote.Walk(s.ctx, s.arena, h, func(path string, f RemoteFile) error {
 		if !index.Within(path, h) || path == h {
 			return nil
 		}
-		heap.Push(&s.pending, pendingRow{prec: 2, row: hiddenRow(s.arena, path, f)})
+		heap.Push(&s.pending, pendingRow{prec: 2, row: hiddenRow(s.arena, path, f), settled: settled})
 		return nil
 	})
 	if err != nil {
@@ -769,8 +796,9 @@ func hiddenRow(arena, p string, f RemoteFile) index.Row {
 // pendingRow is a virtual row waiting for its place in tree order; at the
 // same path an upper row wins, then Moved (prec 1), then Hidden (prec 2).
 type pendingRow struct {
-	prec int
-	row  index.Row
+	prec    int
+	row     index.Row
+	settled bool // a Hidden row under what hid it before this pass
 }
 
 type pendingHeap []pendingRow
@@ -803,7 +831,7 @@ func (s *syncer) emitPendingBefore(p string) error {
 		if c == 0 {
 			continue
 		}
-		if err := s.virtual(it.row); err != nil {
+		if err := s.virtual(it); err != nil {
 			return err
 		}
 	}
@@ -811,7 +839,18 @@ func (s *syncer) emitPendingBefore(p string) error {
 }
 
 // virtual settles a virtual row (the first of its path wins).
-func (s *syncer) virtual(row index.Row) error {
+//
+// A Hidden row new at its path, under an upper entry that hid that part of
+// the lower before this pass (settled), is a remote file that arrived
+// under a dir deleted here, not a local deletion: a local-deleted conflict
+// with the row taking its blob, as RemoteChanged records it
+// (remoteUnderDeleted), and no Unlink. This is the pass that meets it when
+// RemoteChanged did not (the daemon stopped between applying a peer's Link
+// to the Unreal and telling the Real, or a pass ran in between): before,
+// it Unlinked the peer's new file from every peer though nobody here
+// deleted it.
+func (s *syncer) virtual(it pendingRow) error {
+	row := it.row
 	for s.pending.Len() > 0 && s.pending[0].row.Path == row.Path {
 		heap.Pop(&s.pending)
 	}
@@ -819,7 +858,65 @@ func (s *syncer) virtual(row index.Row) error {
 	if err != nil {
 		return err
 	}
+	if old == nil && it.settled && row.Kind == index.Hidden && !row.Blob.IsZero() {
+		// Unless a dir renamed here shows it elsewhere: then it is moved
+		// with that dir (Link there, Unlink here), as the rename was.
+		moved, err := s.renamedAway(row.Path)
+		if err != nil {
+			return err
+		}
+		if moved {
+			return s.change(old, &row)
+		}
+		s.r.log.Warn("conflict: a remote file under a directory deleted here; it stays deleted here", "arena", s.arena, "path", row.Path)
+		s.cs.Put = append(s.cs.Put, row)
+		s.cs.Conflicts = append(s.cs.Conflicts, index.Conflict{Arena: s.arena, Path: row.Path, Kind: index.ConflictLocalDeleted,
+			RemoteBlob: row.Blob, Time: time.Now()})
+		s.n++
+		if s.n >= flushAt {
+			return s.flush()
+		}
+		return nil
+	}
 	return s.change(old, &row)
+}
+
+// renamedAway reports whether a dir renamed here (as indexed) shows remote
+// path p of the arena at its new path (where a dir inside it renamed again
+// or deleted hides it, it shows nowhere).
+func (s *syncer) renamedAway(p string) (bool, error) {
+	if !s.redirLoaded {
+		dirs, err := s.r.redirectLowers(s.ctx)
+		if err != nil {
+			return false, err
+		}
+		s.redirs, s.redirLoaded = dirs, true
+	}
+	full := tree.Join(s.arena, p)
+	for _, d := range s.redirs {
+		if !index.Within(full, d.lower) || full == d.lower {
+			continue
+		}
+		if shows, err := s.r.showsLowerAt(d.Arena, pjoin(d.Path, strings.TrimPrefix(full, d.lower+"/")), full); err != nil || shows {
+			return shows, err
+		}
+	}
+	return false, nil
+}
+
+// indexedHiding reports whether the index had the upper entry at merged
+// path p (not walked by this pass: an ancestor of its scope) as hiding
+// what it hides now: a whiteout or file row for a non-directory (f nil),
+// a dir row with the same opaque flag and redirect.
+func (s *syncer) indexedHiding(p string, f *facts) (bool, error) {
+	row, ok, err := s.r.ix.Get(s.ctx, s.arena, p)
+	if err != nil || !ok {
+		return false, err
+	}
+	if f == nil {
+		return row.Kind == index.Whiteout || row.Kind == index.File, nil
+	}
+	return row.Kind == index.Dir && row.Opaque == f.opaque && row.Origin == f.redirect, nil
 }
 
 // emitUpper settles the upper entry at p: decode gets the old row at p
