@@ -45,7 +45,10 @@ import (
 // large files unreadable from peers whose tree computation times out.
 //
 // In modeTree a chunk from peer p is checked with p's own tree; when p has
-// none, with the tree the handle got first. Any tree is safe for any
+// none, with the tree the handle got first; while p's is still to come (a
+// peer a read failed over to, hashing the file first), by a tree the
+// handle already has when one passes it (checkedByReady), else p's is
+// waited for. A late handle's check (checkLate) tries those first as well. Any tree is safe for any
 // peer's bytes: VerifyChunk checks every node up to the blob's hash, so a
 // wrong tree can only refuse good bytes, never accept bad ones. A chunk
 // that fails counts as p failing (its tree or its bytes are bad): the next
@@ -182,8 +185,19 @@ func (h *handle) verifyChunk(p int, i int64, data []byte) (checked bool, err err
 			select {
 			case <-slot.done:
 				done = true
-			case <-h.ctx.Done():
-				return false, h.ctx.Err()
+			default:
+				// p's own tree is not there yet (a peer the read failed
+				// over to may hash the file first, up to FetchTimeout):
+				// a tree the handle has checks the chunk as well.
+				if h.checkedByReady(i, data) {
+					return true, nil
+				}
+				select {
+				case <-slot.done:
+					done = true
+				case <-h.ctx.Done():
+					return false, h.ctx.Err()
+				}
 			}
 		}
 		if done {
@@ -241,6 +255,9 @@ func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error
 	h.mu.Lock()
 	h.startTreeLocked(p)
 	h.mu.Unlock()
+	if h.checkedByReady(i, data) {
+		return true, nil
+	}
 	var errs []error
 	from := []int{p}
 	if h.latePeer != p {
@@ -277,6 +294,38 @@ func (h *handle) checkLate(p int, i int64, data []byte) (checked bool, err error
 	}
 	h.mu.Unlock()
 	return false, nil
+}
+
+// checkedByReady reports whether a tree the handle already has (any
+// peer's: any tree is safe for any peer's bytes, see the comment at the
+// top) checks chunk i. A chunk from a peer whose own tree is still to come
+// (a peer the read failed over to, hashing the file first) is then not
+// held for it, up to FetchTimeout (TestReadTreeFailoverNotHeldByNewPeersTree);
+// a tree that refuses the chunk proves nothing (it may be the wrong one),
+// so the caller then waits for the trees as before.
+func (h *handle) checkedByReady(i int64, data []byte) bool {
+	h.mu.Lock()
+	var ready [][]byte
+	for q := range h.trees {
+		slot := &h.trees[q]
+		if !slot.started {
+			continue
+		}
+		select {
+		case <-slot.done:
+			if slot.err == nil {
+				ready = append(ready, slot.tree)
+			}
+		default:
+		}
+	}
+	h.mu.Unlock()
+	for _, t := range ready {
+		if blob.VerifyChunk(h.e.Blob, t, i*chunkSize, data) {
+			return true
+		}
+	}
+	return false
 }
 
 // otherTrees starts the tree fetches of the peers holding the blob not in
