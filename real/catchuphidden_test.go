@@ -77,3 +77,28 @@ func TestCatchUpKeepsPeersNewFilesUnderDirsDeletedHere(t *testing.T) {
 		t.Errorf("a second catch-up recorded the conflicts again: %d", n)
 	}
 }
+
+// A pass that meets a peer's new file under a dir deleted here before
+// RemoteChanged does (it ran between the Unreal applying the Link and the
+// daemon telling the Real) records the conflict once: RemoteChanged then
+// finds it hidden with that version already.
+func TestPassBeforeRemoteChangedRecordsOneConflict(t *testing.T) {
+	privtest.Require(t)
+	e := newEnv(t, "A")
+	write(t, filepath.Join(e.lower, "A", "dir", "one"), "remote dir/one")
+	merged := e.mount()
+	must(t, os.RemoveAll(filepath.Join(merged, "A", "dir")))
+	e.catchUp()
+	e.expect(unlink("A", "dir/one", rh("dir/one")))
+	write(t, filepath.Join(e.lower, "A", "dir", "new"), "o")
+	e.remoteEdit("dir/new", "a peer's new")
+	e.catchUp() // after RemoteChanged: nothing more
+	write(t, filepath.Join(e.lower, "A", "dir", "new2"), "a peer's new2")
+	e.catchUp() // a pass first
+	e.remoteEdit("dir/new2", "a peer's new2")
+	e.expect()
+	if cs := e.conflicts(); len(cs) != 2 || cs[0].Kind != index.ConflictLocalDeleted || cs[1].Kind != index.ConflictLocalDeleted {
+		t.Fatalf("conflicts: %+v", cs)
+	}
+	e.restartQuiet()
+}

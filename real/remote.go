@@ -102,8 +102,8 @@ func (r *Real) remoteUnderDeleted(ctx context.Context, e history.Entry, shown fu
 	if err != nil {
 		return err
 	}
-	if sh.Kind != history.Link {
-		return nil
+	if sh.Kind != history.Link || (ok && row.Blob == sh.Blob) {
+		return nil // nothing shown, or already hidden with this version (a pass met it first)
 	}
 	row.Size, row.Mtime, row.Blob = sh.Size, sh.Mtime, sh.Blob
 	r.log.Warn("conflict: a remote change under a directory deleted here; it stays deleted here", "arena", e.Arena, "path", e.Path)
