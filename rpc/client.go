@@ -75,13 +75,7 @@ func NewClient(p Peer, key ed25519.PrivateKey, log *slog.Logger) *Client {
 		ForceAttemptHTTP2:   true,
 		Protocols:           &protos,
 		IdleConnTimeout:     clientIdleTimeout,
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout:               sendPingTimeout,
-			PingTimeout:                   pingTimeout,
-			MaxReceiveBufferPerStream:     4 << 20,
-			MaxReceiveBufferPerConnection: 16 << 20,
-			MaxReadFrameSize:              1 << 20,
-		},
+		HTTP2:               clientHTTP2(),
 	}
 	c.connectClients(&http.Client{Transport: c.transport}, "https://"+p.Address)
 	return c
@@ -202,4 +196,17 @@ func (c *Client) probeRefused(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// clientHTTP2 is the HTTP/2 of every connection this peer calls over (its
+// own, and a reverse one a laptop opened): pings, and receive windows large
+// enough for a Read stream of 256 KiB messages.
+func clientHTTP2() *http.HTTP2Config {
+	return &http.HTTP2Config{
+		SendPingTimeout:               sendPingTimeout,
+		PingTimeout:                   pingTimeout,
+		MaxReceiveBufferPerStream:     4 << 20,
+		MaxReceiveBufferPerConnection: 16 << 20,
+		MaxReadFrameSize:              1 << 20,
+	}
 }

@@ -164,11 +164,7 @@ func (o *Offer) Serve(ctx context.Context) (connected bool, err error) {
 		ReadHeaderTimeout: readHeaderTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(o.log.Handler(), slog.LevelDebug),
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout:           sendPingTimeout,
-			PingTimeout:               pingTimeout,
-			MaxReceiveBufferPerStream: 4 << 20,
-		},
+		HTTP2:             serverHTTP2(),
 	}
 	o.up.Add(1)
 	defer o.up.Add(-1)

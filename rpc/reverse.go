@@ -59,13 +59,7 @@ func newReversePool(s *Server) *reversePool {
 			return nil, fmt.Errorf("%w: no reverse connection to use", ErrUnavailable)
 		},
 		Protocols: &protos,
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout:               sendPingTimeout,
-			PingTimeout:                   pingTimeout,
-			MaxReceiveBufferPerStream:     4 << 20,
-			MaxReceiveBufferPerConnection: 16 << 20,
-			MaxReadFrameSize:              1 << 20,
-		},
+		HTTP2:     clientHTTP2(),
 	}
 	return p
 }

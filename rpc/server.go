@@ -114,11 +114,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout:           sendPingTimeout,
-			PingTimeout:               pingTimeout,
-			MaxReceiveBufferPerStream: 4 << 20,
-		},
+		HTTP2:             serverHTTP2(),
 	}
 	s.srv.RegisterOnShutdown(s.reverse.close)
 
@@ -388,3 +384,13 @@ func (w *refusalWriter) Flush() {
 
 // Unwrap serves http.ResponseController.
 func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// serverHTTP2 is the HTTP/2 of every connection this peer serves on (its
+// listener, and an Offer's reverse connection).
+func serverHTTP2() *http.HTTP2Config {
+	return &http.HTTP2Config{
+		SendPingTimeout:           sendPingTimeout,
+		PingTimeout:               pingTimeout,
+		MaxReceiveBufferPerStream: 4 << 20,
+	}
+}
