@@ -440,6 +440,30 @@ var lateTreeOptions = Options{TreeWait: 50 * time.Millisecond, FetchTimeout: 30 
 
 // preadWithin is fd.ReadAt(buf, off) in a goroutine: the result comes on
 // the channel.
+// lateReadFailsOver reads buf at off of fd (a late-tree handle whose
+// alice serves bad bytes there) within 20 s: bob's good bytes when bob
+// holds the file too, else EIO. what names the read in failures.
+func lateReadFailsOver(t *testing.T, fd interface {
+	ReadAt([]byte, int64) (int, error)
+}, buf, data []byte, at int64, bob bool, what string) {
+	t.Helper()
+	var err error
+	select {
+	case err = <-preadWithin(fd, buf, at):
+	case <-time.After(20 * time.Second):
+		t.Fatalf("pread %s still waiting after 20 s", what)
+	}
+	if !bob {
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("pread %s, corrupt on the only peer, late tree: %v; want EIO", what, err)
+		}
+		return
+	}
+	if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
+		t.Fatalf("pread %s, corrupt on alice, late tree: %v, or not bob's good bytes", what, err)
+	}
+}
+
 func preadWithin(fd interface {
 	ReadAt([]byte, int64) (int, error)
 }, buf []byte, off int64) <-chan error {
@@ -756,21 +780,7 @@ func TestReadTreeLateTreeChecksShortJump(t *testing.T) {
 			fd, release := openLateTree(t, f, data, false, holders(tc.bob)...)
 			buf := make([]byte, 64<<10)
 			release()
-			var err error
-			select {
-			case err = <-preadWithin(fd, buf, at):
-			case <-time.After(20 * time.Second):
-				t.Fatal("pread in chunk 4 still waiting after 20 s")
-			}
-			if !tc.bob {
-				if !errors.Is(err, syscall.EIO) {
-					t.Fatalf("pread in chunk 4, corrupt on the only peer, late tree: %v; want EIO", err)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
-				t.Fatalf("pread in chunk 4, corrupt on alice, late tree: %v, or not bob's good bytes", err)
-			}
+			lateReadFailsOver(t, fd, buf, data, at, tc.bob, "in chunk 4")
 		})
 	}
 }
@@ -809,21 +819,7 @@ func TestReadTreeLateTreeChecksForwardPastGap(t *testing.T) {
 			}
 			release()
 			at := int64(6*chunkSize + 4096)
-			var err error
-			select {
-			case err = <-preadWithin(fd, buf, at):
-			case <-time.After(20 * time.Second):
-				t.Fatal("pread in chunk 6 still waiting after 20 s")
-			}
-			if !tc.bob {
-				if !errors.Is(err, syscall.EIO) {
-					t.Fatalf("pread in chunk 6, corrupt on the only peer, late tree: %v; want EIO", err)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
-				t.Fatalf("pread in chunk 6, corrupt on alice, late tree: %v, or not bob's good bytes", err)
-			}
+			lateReadFailsOver(t, fd, buf, data, at, tc.bob, "in chunk 6")
 		})
 	}
 }
@@ -865,21 +861,7 @@ func TestReadTreeLateTreeChecksPastFailedChunk(t *testing.T) {
 			}
 			release()
 			at := int64(3*chunkSize + 4096)
-			var err error
-			select {
-			case err = <-preadWithin(fd, buf, at):
-			case <-time.After(20 * time.Second):
-				t.Fatal("pread in chunk 3 still waiting after 20 s")
-			}
-			if !tc.bob {
-				if !errors.Is(err, syscall.EIO) {
-					t.Fatalf("pread in chunk 3, corrupt on the only peer, chunk 2 failed, late tree: %v; want EIO", err)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(buf, data[at:at+int64(len(buf))]) {
-				t.Fatalf("pread in chunk 3, corrupt on alice, chunk 2 failed, late tree: %v, or not bob's good bytes", err)
-			}
+			lateReadFailsOver(t, fd, buf, data, at, tc.bob, "in chunk 3, chunk 2 failed")
 		})
 	}
 }
